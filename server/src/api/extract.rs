@@ -1,0 +1,230 @@
+//! Request extractors that refuse bad input with the API's one error shape.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+
+use crate::audit::{anonymize_ip, Actor};
+use crate::db::Ts;
+use crate::error::{Error, Kind};
+use crate::sessions::{self, Session};
+use crate::stations::{self, Station};
+use crate::AppState;
+
+/// A JSON body; wrong content type, size or shape get a 4xx with a plain message.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(Error::refused(
+                Kind::UnsupportedMediaType,
+                "wrong_content_type",
+                "Send the body as JSON, with Content-Type: application/json.",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::refused(
+                    Kind::TooLarge,
+                    "body_too_large",
+                    "The request is too large. Send less at a time.",
+                )
+            } else {
+                Error::bad_input("bad_body", "The request body could not be read.")
+            }
+        })?;
+        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
+            let message = match e.classify() {
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                    format!(
+                        "The body is not valid JSON (line {}, column {}).",
+                        e.line(),
+                        e.column()
+                    )
+                }
+                _ => format!("The body does not have the expected fields: {e}."),
+            };
+            Error::bad_input("bad_json", message)
+        })
+    }
+}
+
+/// An optional JSON body: no body at all (and no content type) is `None`.
+impl<S, T> axum::extract::OptionalFromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Error> {
+        let no_type = !req.headers().contains_key(header::CONTENT_TYPE);
+        let no_length = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| v.trim() == "0");
+        if no_type && no_length {
+            return Ok(None);
+        }
+        <ApiJson<T> as FromRequest<S>>::from_request(req, state)
+            .await
+            .map(Some)
+    }
+}
+
+/// Query parameters; a bad one gets a 400 with a plain message.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded_from(query).map(ApiQuery)
+    }
+}
+
+fn serde_urlencoded_from<T: DeserializeOwned>(query: &str) -> Result<T, Error> {
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{query}")
+            .parse()
+            .map_err(|_| Error::bad_input("bad_query", "The address has a malformed query."))?,
+    )
+    .map(|q| q.0)
+    .map_err(|e| {
+        Error::bad_input(
+            "bad_query",
+            format!("A query parameter is not valid: {}.", e.body_text()),
+        )
+    })
+}
+
+/// Who is calling and from where: the request id and the anonymised address.
+pub struct Meta(pub Actor);
+
+impl FromRequestParts<AppState> for Meta {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Error> {
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(64).collect());
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ci| anonymize_ip(ci.0.ip()));
+        Ok(Meta(Actor {
+            request_id,
+            ip,
+            ..Actor::default()
+        }))
+    }
+}
+
+/// A logged-in user, from `Authorization: Bearer <token>`.
+pub struct Caller(pub Session);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(|| {
+                Error::unauthorized("not_logged_in", "Log in first (no login token was sent).")
+            })?;
+        let session = sessions::from_token(&state.db, token, state.now()).await?;
+        Ok(Caller(session))
+    }
+}
+
+impl Caller {
+    /// The audit actor for this caller's request.
+    pub fn actor(&self, meta: Meta) -> Actor {
+        Actor {
+            station_id: self.0.station_id,
+            ..meta.0.as_user(self.0.user.id, &self.0.user.username)
+        }
+    }
+}
+
+/// The station header, if present and valid; absent is allowed.
+pub struct OptionalStation(pub Option<Station>);
+
+pub const STATION_KEY: &str = "x-station-key";
+
+async fn station_from(parts: &Parts, state: &AppState) -> Result<Option<Station>, Error> {
+    match parts.headers.get(STATION_KEY) {
+        None => Ok(None),
+        Some(v) => {
+            let key = v.to_str().map_err(|_| {
+                Error::unauthorized("bad_station_key", "This station key is not valid.")
+            })?;
+            stations::by_key(&state.db, key.trim()).await.map(Some)
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for OptionalStation {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        station_from(parts, state).await.map(OptionalStation)
+    }
+}
+
+/// A registered station, from `X-Station-Key`.
+pub struct StationCaller(pub Station);
+
+impl FromRequestParts<AppState> for StationCaller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        station_from(parts, state)
+            .await?
+            .map(StationCaller)
+            .ok_or_else(|| {
+                Error::unauthorized(
+                    "missing_station_key",
+                    "Only a registered station can send events (no X-Station-Key was sent).",
+                )
+            })
+    }
+}
+
+impl AppState {
+    pub fn now(&self) -> Ts {
+        Ts::new(time::OffsetDateTime::now_utc())
+    }
+}

@@ -1,0 +1,292 @@
+//! Server settings: defaults, then a TOML file, then `TRAITORTRACK_*` variables,
+//! then command-line flags; checked once at start with plain-words errors.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+use time::UtcOffset;
+use traitortrack_protocol::{FormatSpec, Formats};
+
+/// The default database when none is given: SQLite in `./traitortrack-data/`.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://traitortrack-data/traitortrack.db";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// `postgres://…` or `sqlite://…`. A secret: never printed whole.
+    pub database_url: String,
+    /// Largest number of database connections this process opens.
+    pub max_connections: u32,
+    /// Bag code formats and parent capacities.
+    pub formats: FormatSpec,
+    /// Weight of one child bag, for bill weights.
+    pub kg_per_child: f64,
+    /// How long after a scan its worker may still undo it, in seconds.
+    pub undo_window_secs: i64,
+    /// How long a console/API login lasts, in hours.
+    pub session_hours: i64,
+    /// How long a login at a station lasts, in hours.
+    pub station_session_hours: i64,
+    /// The warehouse's offset from UTC ("+05:30"), for "today" in totals.
+    pub utc_offset: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            database_url: DEFAULT_DATABASE_URL.into(),
+            max_connections: 32,
+            formats: FormatSpec::default(),
+            kg_per_child: 1.0,
+            undo_window_secs: 3600,
+            session_hours: 8,
+            station_session_hours: 12,
+            utc_offset: "+00:00".into(),
+        }
+    }
+}
+
+/// A setting that cannot be used, in words an operator can act on.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+fn bad(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+/// The checked settings the server runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub max_connections: u32,
+    pub formats: Formats,
+    pub kg_per_child: f64,
+    pub undo_window: time::Duration,
+    pub session_ttl: time::Duration,
+    pub station_session_ttl: time::Duration,
+    pub utc_offset: UtcOffset,
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then the environment.
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| bad(format!("cannot read the file {}: {e}", path.display())))?;
+                toml::from_str(&text)
+                    .map_err(|e| bad(format!("the file {} is not valid: {e}", path.display())))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+        fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
+            v.trim()
+                .parse()
+                .map_err(|_| bad(format!("{key} must be a number, not {v:?}")))
+        }
+        for (key, value) in env {
+            let Some(name) = key.strip_prefix("TRAITORTRACK_") else {
+                continue;
+            };
+            match name {
+                "LISTEN" => self.listen = value.clone(),
+                "DATABASE_URL" => self.database_url = value.clone(),
+                "DATABASE_URL_FILE" => {
+                    self.database_url = std::fs::read_to_string(value)
+                        .map_err(|e| bad(format!("cannot read {key} ({value}): {e}")))?
+                        .trim()
+                        .to_string()
+                }
+                "MAX_CONNECTIONS" => self.max_connections = num(key, value)?,
+                "KG_PER_CHILD" => self.kg_per_child = num(key, value)?,
+                "UNDO_WINDOW_SECS" => self.undo_window_secs = num(key, value)?,
+                "SESSION_HOURS" => self.session_hours = num(key, value)?,
+                "STATION_SESSION_HOURS" => self.station_session_hours = num(key, value)?,
+                "UTC_OFFSET" => self.utc_offset = value.clone(),
+                "CHILD_PATTERN" => self.formats.child_pattern = value.clone(),
+                // Read by the command line, not settings of the server itself.
+                "PASSWORD" | "CONFIG" | "LOG" | "TEST_DATABASE_URL" => {}
+                _ => {
+                    return Err(bad(format!(
+                        "{key} is not a setting TraitorTrack knows; check the spelling"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every setting and compiles the formats.
+    pub fn validate(&self) -> Result<Settings, ConfigError> {
+        let listen: SocketAddr = self.listen.parse().map_err(|_| {
+            bad(format!(
+                "listen must be an address with a port such as 127.0.0.1:8080, not {:?}",
+                self.listen
+            ))
+        })?;
+        if !(self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://")
+            || self.database_url.starts_with("sqlite://"))
+        {
+            return Err(bad(
+                "database_url must start with postgres:// or sqlite://".to_string()
+            ));
+        }
+        if !(1..=1000).contains(&self.max_connections) {
+            return Err(bad("max_connections must be between 1 and 1000"));
+        }
+        let formats =
+            Formats::new(self.formats.clone()).map_err(|e| bad(format!("formats: {e}")))?;
+        if !(self.kg_per_child.is_finite()
+            && self.kg_per_child > 0.0
+            && self.kg_per_child <= 1000.0)
+        {
+            return Err(bad("kg_per_child must be more than 0 and at most 1000"));
+        }
+        if !(0..=7 * 24 * 3600).contains(&self.undo_window_secs) {
+            return Err(bad(
+                "undo_window_secs must be between 0 and 604800 (7 days)",
+            ));
+        }
+        for (name, hours) in [
+            ("session_hours", self.session_hours),
+            ("station_session_hours", self.station_session_hours),
+        ] {
+            if !(1..=24 * 30).contains(&hours) {
+                return Err(bad(format!("{name} must be between 1 and 720")));
+            }
+        }
+        let fmt = time::macros::format_description!("[offset_hour sign:mandatory]:[offset_minute]");
+        let utc_offset = UtcOffset::parse(self.utc_offset.trim(), &fmt).map_err(|_| {
+            bad(format!(
+                "utc_offset must look like +05:30 or -03:00, not {:?}",
+                self.utc_offset
+            ))
+        })?;
+        Ok(Settings {
+            listen,
+            database_url: self.database_url.clone(),
+            max_connections: self.max_connections,
+            formats,
+            kg_per_child: self.kg_per_child,
+            undo_window: time::Duration::seconds(self.undo_window_secs),
+            session_ttl: time::Duration::hours(self.session_hours),
+            station_session_ttl: time::Duration::hours(self.station_session_hours),
+            utc_offset,
+        })
+    }
+}
+
+impl Settings {
+    /// Settings from the defaults alone (the embedded SQLite database).
+    pub fn defaults() -> Settings {
+        match Config::default().validate() {
+            Ok(s) => s,
+            Err(e) => unreachable!("the built-in defaults are valid: {e}"),
+        }
+    }
+}
+
+/// The database address with any password replaced, for printing.
+pub fn redacted_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let s = Config::default().validate().expect("defaults are valid");
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(s.kg_per_child, 1.0);
+        assert_eq!(s.undo_window, time::Duration::hours(1));
+        assert_eq!(s.formats.spec().parents.len(), 2);
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let dir = std::env::temp_dir().join(format!("tt-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("tt.toml");
+        std::fs::write(
+            &path,
+            "kg_per_child = 2.5\nundo_window_secs = 60\n[formats]\nchild_pattern = \"C[0-9]{4}\"\n[[formats.parents]]\nname = \"P\"\npattern = \"P[0-9]{3}\"\ncapacity = 5\n",
+        )
+        .expect("write config");
+        let c = Config::load(
+            Some(&path),
+            &env(&[("TRAITORTRACK_UNDO_WINDOW_SECS", "120")]),
+        )
+        .expect("loads");
+        let s = c.validate().expect("valid");
+        assert_eq!(s.kg_per_child, 2.5);
+        assert_eq!(s.undo_window, time::Duration::seconds(120));
+        assert_eq!(
+            s.formats.classify("P123"),
+            traitortrack_protocol::CodeKind::Parent { capacity: 5 }
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn bad_settings_are_named_plainly() {
+        let e = Config::load(None, &env(&[("TRAITORTRACK_KG_PER_CHILD", "lots")])).unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("TRAITORTRACK_KG_PER_CHILD must be a number"));
+        let e = Config::load(None, &env(&[("TRAITORTRACK_LISTNE", "x")])).unwrap_err();
+        assert!(e.to_string().contains("not a setting"));
+        let c = Config {
+            listen: "nowhere".into(),
+            ..Config::default()
+        };
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("listen must be"));
+        let c = Config {
+            database_url: "mysql://x".into(),
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn passwords_never_printed() {
+        assert_eq!(
+            redacted_url("postgres://tt:s3cret@db:5432/tt"),
+            "postgres://tt:***@db:5432/tt"
+        );
+        assert_eq!(redacted_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}

@@ -1,0 +1,113 @@
+//! Running totals kept in the same transaction as each change, so totals are
+//! read in constant time at any size. Each total is split in shards that a
+//! transaction picks at random, so concurrent writers rarely wait on one another.
+
+use std::collections::BTreeMap;
+
+use rand::Rng;
+use time::{Date, OffsetDateTime, UtcOffset};
+use traitortrack_protocol::{BillStatus, BillsByStatus, Stats};
+
+use crate::db::{Db, Tx};
+use crate::error::Result;
+use crate::on;
+
+pub const PARENTS: &str = "parents";
+pub const CHILDREN: &str = "children";
+pub const COMPLETE_PARENTS: &str = "complete_parents";
+pub const LINKS: &str = "links";
+
+const SHARDS: i32 = 64;
+
+pub fn bills(status: BillStatus) -> &'static str {
+    match status {
+        BillStatus::New => "bills_new",
+        BillStatus::InProgress => "bills_in_progress",
+        BillStatus::Ready => "bills_ready",
+        BillStatus::Closed => "bills_closed",
+    }
+}
+
+/// The name of the scan counter of one warehouse day.
+pub fn scans_on(day: Date) -> String {
+    format!("scans:{day}")
+}
+
+/// The warehouse day a moment falls on.
+pub fn day_of(t: OffsetDateTime, offset: UtcOffset) -> Date {
+    t.to_offset(offset).date()
+}
+
+/// Changes to totals gathered during a transaction, written at its end.
+#[derive(Debug, Default, Clone)]
+pub struct Deltas(BTreeMap<String, i64>);
+
+impl Deltas {
+    pub fn add(&mut self, name: impl Into<String>, by: i64) {
+        *self.0.entry(name.into()).or_insert(0) += by;
+    }
+
+    /// Records a bill moving from one status to another.
+    pub fn bill_moved(&mut self, from: Option<BillStatus>, to: BillStatus) {
+        if from == Some(to) {
+            return;
+        }
+        if let Some(from) = from {
+            self.add(bills(from), -1);
+        }
+        self.add(bills(to), 1);
+    }
+
+    /// Writes the changes into one random shard of each total.
+    pub(crate) async fn write(self, tx: &mut Tx) -> Result<(), sqlx::Error> {
+        let shard = rand::thread_rng().gen_range(0..SHARDS);
+        for (name, by) in self.0.into_iter().filter(|(_, by)| *by != 0) {
+            on!(tx.conn(), |c| sqlx::query(
+                "INSERT INTO counters (name, shard, value) VALUES ($1, $2, $3)
+                 ON CONFLICT (name, shard) DO UPDATE SET value = counters.value + excluded.value"
+            )
+            .bind(&name)
+            .bind(shard)
+            .bind(by)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        }
+        Ok(())
+    }
+}
+
+/// The totals for the dashboard and `GET /api/v1/stats`.
+pub async fn stats(db: &Db, today: Date) -> Result<Stats> {
+    let scans = scans_on(today);
+    let rows: Vec<(String, i64)> = on!(db.reader(), |c| sqlx::query_as(
+        "SELECT name, CAST(SUM(value) AS BIGINT) FROM counters
+         WHERE name IN ($1, $2, $3, $4, $5, $6, $7, $8, $9) GROUP BY name"
+    )
+    .bind(PARENTS)
+    .bind(CHILDREN)
+    .bind(COMPLETE_PARENTS)
+    .bind(LINKS)
+    .bind(bills(BillStatus::New))
+    .bind(bills(BillStatus::InProgress))
+    .bind(bills(BillStatus::Ready))
+    .bind(bills(BillStatus::Closed))
+    .bind(&scans)
+    .fetch_all(c)
+    .await)?;
+    let get = |name: &str| rows.iter().find(|(n, _)| n == name).map_or(0, |(_, v)| *v);
+    Ok(Stats {
+        bags: get(PARENTS) + get(CHILDREN),
+        parents: get(PARENTS),
+        children: get(CHILDREN),
+        complete_parents: get(COMPLETE_PARENTS),
+        links: get(LINKS),
+        bills: BillsByStatus {
+            new: get(bills(BillStatus::New)),
+            in_progress: get(bills(BillStatus::InProgress)),
+            ready: get(bills(BillStatus::Ready)),
+            closed: get(bills(BillStatus::Closed)),
+        },
+        scans_today: get(&scans),
+    })
+}

@@ -1,0 +1,338 @@
+//! The one seam between PostgreSQL and SQLite.
+//!
+//! Domain code writes each query once and runs it through [`on!`], which
+//! expands the same expression for both sqlx drivers. The schemas differ only
+//! where the engines do (see `migrations/`); time values go through [`Ts`],
+//! `timestamptz` on PostgreSQL and integer microseconds on SQLite, so range
+//! comparisons and ordering behave the same on both.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgTypeInfo, PgValueRef};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteTypeInfo, SqliteValueRef,
+};
+use sqlx::{Postgres, Sqlite};
+use time::OffsetDateTime;
+
+use crate::counters::Deltas;
+
+/// Either backend's handle; the variant names are what [`on!`] matches.
+pub enum On<P, S> {
+    Pg(P),
+    Sqlite(S),
+}
+
+/// Runs one expression against whichever backend `$target` holds:
+/// `on!(db.reader(), |c| sqlx::query("…").fetch_one(c).await)`.
+#[macro_export]
+macro_rules! on {
+    ($target:expr, |$c:ident| $body:expr) => {
+        match $target {
+            $crate::db::On::Pg($c) => $body,
+            $crate::db::On::Sqlite($c) => $body,
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// The connection pools. SQLite gets one writer connection (SQLite has one
+/// writer at a time anyway; a single connection means no lock upgrades and no
+/// `SQLITE_BUSY`) and a pool of read-only readers, which WAL lets run beside it.
+#[derive(Clone)]
+pub enum Db {
+    Pg(PgPool),
+    Sqlite { write: SqlitePool, read: SqlitePool },
+}
+
+/// A read-write transaction, with the counter changes it makes: they are
+/// written by [`Tx::commit`], and a rolled-back savepoint drops its own.
+pub struct Tx {
+    inner: On<sqlx::Transaction<'static, Postgres>, sqlx::Transaction<'static, Sqlite>>,
+    pub deltas: Deltas,
+    saved: Option<Deltas>,
+}
+
+static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("the database address must start with postgres:// or sqlite:// (got {0:?})")]
+    UnknownScheme(String),
+    #[error("cannot create the folder for the SQLite database at {path}: {source}")]
+    Folder {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database: {0}")]
+    Open(#[from] sqlx::Error),
+    #[error("cannot bring the database schema up to date: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Db {
+    /// Opens pools for a `postgres://` or `sqlite://` address.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db, ConnectError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
+            Ok(Db::Pg(pool))
+        } else if let Some(rest) = url.strip_prefix("sqlite://") {
+            let path = rest.split('?').next().unwrap_or(rest);
+            if path != ":memory:" {
+                if let Some(dir) = Path::new(path)
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(dir).map_err(|source| ConnectError::Folder {
+                        path: dir.display().to_string(),
+                        source,
+                    })?;
+                }
+            }
+            let base = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(base.clone())
+                .await?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(max_connections.clamp(1, 16))
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(base.read_only(true))
+                .await?;
+            Ok(Db::Sqlite { write, read })
+        } else {
+            Err(ConnectError::UnknownScheme(
+                url.split("://").next().unwrap_or(url).to_string(),
+            ))
+        }
+    }
+
+    /// Applies the embedded migrations for this backend.
+    pub async fn migrate(&self) -> Result<(), ConnectError> {
+        match self {
+            Db::Pg(p) => PG_MIGRATIONS.run(p).await?,
+            Db::Sqlite { write, .. } => SQLITE_MIGRATIONS.run(write).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Pg(_) => Backend::Postgres,
+            Db::Sqlite { .. } => Backend::Sqlite,
+        }
+    }
+
+    /// A pool for reads outside a transaction.
+    pub fn reader(&self) -> On<&PgPool, &SqlitePool> {
+        match self {
+            Db::Pg(p) => On::Pg(p),
+            Db::Sqlite { read, .. } => On::Sqlite(read),
+        }
+    }
+
+    /// Starts a read-write transaction.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        let inner = match self {
+            Db::Pg(p) => On::Pg(p.begin().await?),
+            Db::Sqlite { write, .. } => On::Sqlite(write.begin().await?),
+        };
+        Ok(Tx {
+            inner,
+            deltas: Deltas::default(),
+            saved: None,
+        })
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Pg(p) => p.close().await,
+            Db::Sqlite { write, read } => {
+                read.close().await;
+                write.close().await;
+            }
+        }
+    }
+}
+
+impl Tx {
+    /// The transaction's connection, for [`on!`].
+    pub fn conn(&mut self) -> On<&mut sqlx::PgConnection, &mut sqlx::SqliteConnection> {
+        match &mut self.inner {
+            On::Pg(t) => On::Pg(&mut **t),
+            On::Sqlite(t) => On::Sqlite(&mut **t),
+        }
+    }
+
+    /// Writes the counter changes, then commits.
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        let deltas = std::mem::take(&mut self.deltas);
+        deltas.write(&mut self).await?;
+        on!(self.inner, |t| t.commit().await)
+    }
+
+    /// Opens the savepoint that keeps one event all-or-nothing inside a batch.
+    pub async fn savepoint(&mut self) -> Result<(), sqlx::Error> {
+        on!(self.conn(), |c| sqlx::query("SAVEPOINT ev")
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        self.saved = Some(self.deltas.clone());
+        Ok(())
+    }
+
+    pub async fn release(&mut self) -> Result<(), sqlx::Error> {
+        on!(self.conn(), |c| sqlx::query("RELEASE SAVEPOINT ev")
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        self.saved = None;
+        Ok(())
+    }
+
+    pub async fn rollback_to_savepoint(&mut self) -> Result<(), sqlx::Error> {
+        on!(self.conn(), |c| sqlx::query("ROLLBACK TO SAVEPOINT ev")
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        on!(self.conn(), |c| sqlx::query("RELEASE SAVEPOINT ev")
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if let Some(saved) = self.saved.take() {
+            self.deltas = saved;
+        }
+        Ok(())
+    }
+}
+
+/// True when the error is a unique-constraint violation.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+/// True when the database refused for a reason that goes away on a retry:
+/// a deadlock or serialization failure (PostgreSQL) or a busy/locked file (SQLite).
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(d) => matches!(
+            d.code().as_deref(),
+            Some("40001" | "40P01" | "55P03" | "5" | "6" | "517" | "262")
+        ),
+        _ => false,
+    }
+}
+
+/// A point in time as stored: microsecond precision, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ts(OffsetDateTime);
+
+impl Ts {
+    pub fn new(t: OffsetDateTime) -> Ts {
+        Ts::from_micros((t.unix_timestamp_nanos() / 1000) as i64)
+    }
+
+    pub fn from_micros(us: i64) -> Ts {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        Ts(t)
+    }
+
+    pub fn micros(self) -> i64 {
+        (self.0.unix_timestamp_nanos() / 1000) as i64
+    }
+
+    pub fn time(self) -> OffsetDateTime {
+        self.0
+    }
+}
+
+impl From<OffsetDateTime> for Ts {
+    fn from(t: OffsetDateTime) -> Ts {
+        Ts::new(t)
+    }
+}
+
+impl sqlx::Type<Postgres> for Ts {
+    fn type_info() -> PgTypeInfo {
+        <OffsetDateTime as sqlx::Type<Postgres>>::type_info()
+    }
+}
+
+impl<'q> sqlx::Encode<'q, Postgres> for Ts {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Postgres as sqlx::Database>::ArgumentBuffer<'q>,
+    ) -> Result<IsNull, BoxDynError> {
+        <OffsetDateTime as sqlx::Encode<'q, Postgres>>::encode_by_ref(&self.0, buf)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Postgres> for Ts {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(Ts(<OffsetDateTime as sqlx::Decode<'r, Postgres>>::decode(
+            value,
+        )?))
+    }
+}
+
+impl sqlx::Type<Sqlite> for Ts {
+    fn type_info() -> SqliteTypeInfo {
+        <i64 as sqlx::Type<Sqlite>>::type_info()
+    }
+
+    fn compatible(ty: &SqliteTypeInfo) -> bool {
+        <i64 as sqlx::Type<Sqlite>>::compatible(ty)
+    }
+}
+
+impl<'q> sqlx::Encode<'q, Sqlite> for Ts {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Sqlite as sqlx::Database>::ArgumentBuffer<'q>,
+    ) -> Result<IsNull, BoxDynError> {
+        <i64 as sqlx::Encode<'q, Sqlite>>::encode(self.micros(), buf)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Sqlite> for Ts {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(Ts::from_micros(<i64 as sqlx::Decode<'r, Sqlite>>::decode(
+            value,
+        )?))
+    }
+}

@@ -1,0 +1,137 @@
+//! The one error type of the server: a refusal in plain words with a stable
+//! code, or an internal failure whose cause is logged and never shown.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use traitortrack_protocol::{ErrorBody, ErrorDetail};
+
+/// What kind of refusal, which decides the HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    BadInput,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    TooLarge,
+    UnsupportedMediaType,
+    Unavailable,
+}
+
+impl Kind {
+    fn status(self) -> StatusCode {
+        match self {
+            Kind::BadInput => StatusCode::BAD_REQUEST,
+            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+            Kind::Forbidden => StatusCode::FORBIDDEN,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::Conflict => StatusCode::CONFLICT,
+            Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A refusal the person can act on.
+    #[error("{message}")]
+    Refused {
+        kind: Kind,
+        code: &'static str,
+        message: String,
+    },
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn refused(kind: Kind, code: &'static str, message: impl Into<String>) -> Error {
+        Error::Refused {
+            kind,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_input(code: &'static str, message: impl Into<String>) -> Error {
+        Error::refused(Kind::BadInput, code, message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Error {
+        Error::refused(Kind::Conflict, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Error {
+        Error::refused(Kind::NotFound, code, message)
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Error {
+        Error::refused(Kind::Forbidden, code, message)
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Error {
+        Error::refused(Kind::Unauthorized, code, message)
+    }
+
+    /// The refusal's code and message, if this is a refusal.
+    pub fn as_refusal(&self) -> Option<(&'static str, &str)> {
+        match self {
+            Error::Refused { code, message, .. } => Some((code, message)),
+            _ => None,
+        }
+    }
+}
+
+impl From<traitortrack_protocol::CodeError> for Error {
+    fn from(e: traitortrack_protocol::CodeError) -> Error {
+        Error::bad_input(e.code(), e.message())
+    }
+}
+
+pub fn body(code: &str, message: &str) -> Json<ErrorBody> {
+    Json(ErrorBody {
+        error: ErrorDetail {
+            code: code.to_string(),
+            message: message.to_string(),
+        },
+    })
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        match self {
+            Error::Refused {
+                kind,
+                code,
+                message,
+            } => (kind.status(), body(code, &message)).into_response(),
+            Error::Db(e) if crate::db::is_transient(&e) => {
+                tracing::warn!(error = %e, "database busy");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(axum::http::header::RETRY_AFTER, "1")],
+                    body("retry_later", "The server is busy. Try again in a moment."),
+                )
+                    .into_response()
+            }
+            other => {
+                tracing::error!(error = %other, "request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    body(
+                        "internal_error",
+                        "Something went wrong on the server. It has been logged; try again.",
+                    ),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
