@@ -550,17 +550,16 @@ pub async fn add_parent(
     if let Some(on_bill) = parent.bill_id {
         return Err(on_other_bill(tx, &code, on_bill, &bill).await?);
     }
-    let sql = format!(
+    let moved: Option<(i32, String)> = on!(tx.conn(), |c| sqlx::query_as(
         "UPDATE bills SET parent_count = parent_count + 1, updated_at = $2,
                 status = CASE WHEN parent_count + 1 >= capacity THEN 'ready' ELSE 'in_progress' END
          WHERE id = $1 AND status <> 'closed' AND parent_count < capacity
          RETURNING parent_count, status"
-    );
-    let moved: Option<(i32, String)> = on!(tx.conn(), |c| sqlx::query_as(&sql)
-        .bind(bill.id)
-        .bind(now)
-        .fetch_optional(c)
-        .await)?;
+    )
+    .bind(bill.id)
+    .bind(now)
+    .fetch_optional(c)
+    .await)?;
     let Some((count, status)) = moved else {
         let cap = bill.capacity;
         return Err(Error::conflict(
@@ -658,16 +657,15 @@ pub async fn remove_parent(
             format!("{code} is not on bill {}.", bill.code),
         ));
     }
-    let sql = format!(
+    let moved: Option<(i32, String)> = on!(tx.conn(), |c| sqlx::query_as(
         "UPDATE bills SET parent_count = parent_count - 1, updated_at = $2,
                 status = CASE WHEN parent_count - 1 <= 0 THEN 'new' ELSE 'in_progress' END
          WHERE id = $1 AND status <> 'closed' RETURNING parent_count, status"
-    );
-    let moved: Option<(i32, String)> = on!(tx.conn(), |c| sqlx::query_as(&sql)
-        .bind(bill.id)
-        .bind(now)
-        .fetch_optional(c)
-        .await)?;
+    )
+    .bind(bill.id)
+    .bind(now)
+    .fetch_optional(c)
+    .await)?;
     let Some((count, status)) = moved else {
         return Err(Error::conflict(
             "bill_closed",

@@ -282,6 +282,21 @@ mod tests {
     }
 
     #[test]
+    fn a_partial_formats_table_keeps_the_other_defaults() {
+        let c: Config =
+            toml::from_str("[formats]\nchild_pattern = \"L[0-9]{7}\"\n").expect("parses");
+        let s = c.validate().expect("valid");
+        assert_eq!(s.formats.spec().parents.len(), 2);
+        assert_eq!(
+            s.formats.classify("L0016586"),
+            traitortrack_protocol::CodeKind::Child
+        );
+        let typo = "[[formats.parents]]\nname = \"SB\"\npattern = \"SB[0-9]{5}\"\ncapacity = 30\ncapacty = 3\n";
+        let e = toml::from_str::<Config>(typo).expect_err("unknown key refused");
+        assert!(e.to_string().contains("capacty"), "{e}");
+    }
+
+    #[test]
     fn passwords_never_printed() {
         assert_eq!(
             redacted_url("postgres://tt:s3cret@db:5432/tt"),

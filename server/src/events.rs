@@ -72,7 +72,7 @@ async fn try_batch(
     let today = counters::scans_on(counters::day_of(now.time(), settings.utc_offset));
 
     for ev in events {
-        if let Some(stored) = stored_outcome(&mut tx, ev).await? {
+        if let Some(stored) = stored_outcome(&mut tx, station, ev).await? {
             results.push(stored);
             continue;
         }
@@ -108,7 +108,7 @@ async fn try_batch(
                     result
                 } else {
                     tx.rollback_to_savepoint().await?;
-                    resent_meanwhile(&mut tx, ev).await?
+                    resent_meanwhile(&mut tx, station, ev).await?
                 }
             }
             Err(Error::Refused { code, message, .. }) => {
@@ -124,7 +124,7 @@ async fn try_batch(
                 if store_outcome(&mut tx, station, worker, ev, &result, now).await? {
                     result
                 } else {
-                    resent_meanwhile(&mut tx, ev).await?
+                    resent_meanwhile(&mut tx, station, ev).await?
                 }
             }
             Err(other) => return Err(other),
@@ -224,16 +224,31 @@ async fn apply_one<'e>(
     Ok(result)
 }
 
-/// The outcome stored for an event sent before, as a resend sees it.
-async fn stored_outcome(tx: &mut Tx, ev: &Event) -> Result<Option<EventResult>> {
-    let stored: Option<String> = on!(tx.conn(), |c| sqlx::query_scalar(
-        "SELECT result FROM events WHERE id = $1"
+/// The outcome stored for an event sent before, as a resend sees it. An id
+/// another station used is refused, and that station's outcome stays private.
+async fn stored_outcome(tx: &mut Tx, station: &Station, ev: &Event) -> Result<Option<EventResult>> {
+    let stored: Option<(i64, String)> = on!(tx.conn(), |c| sqlx::query_as(
+        "SELECT station_id, result FROM events WHERE id = $1"
     )
     .bind(ev.id)
     .fetch_optional(c)
     .await)?;
+    if let Some((owner, _)) = &stored {
+        if *owner != station.id {
+            return Ok(Some(EventResult {
+                id: ev.id,
+                status: EventStatus::Rejected,
+                code: Some("event_id_taken".into()),
+                message: Some(
+                    "Another station already sent an event with this id. Scan again.".into(),
+                ),
+                parent: None,
+                bill: None,
+            }));
+        }
+    }
     stored
-        .map(|json| {
+        .map(|(_, json)| {
             let mut result: EventResult = serde_json::from_str(&json).map_err(|e| {
                 Error::Internal(format!("stored outcome of {} unreadable: {e}", ev.id))
             })?;
@@ -245,8 +260,8 @@ async fn stored_outcome(tx: &mut Tx, ev: &Event) -> Result<Option<EventResult>> 
         .transpose()
 }
 
-async fn resent_meanwhile(tx: &mut Tx, ev: &Event) -> Result<EventResult> {
-    stored_outcome(tx, ev)
+async fn resent_meanwhile(tx: &mut Tx, station: &Station, ev: &Event) -> Result<EventResult> {
+    stored_outcome(tx, station, ev)
         .await?
         .ok_or_else(|| Error::Internal(format!("event {} vanished", ev.id)))
 }

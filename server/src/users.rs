@@ -190,9 +190,8 @@ pub async fn create(tx: &mut Tx, actor: &Actor, new: NewUser<'_>, now: Ts) -> Re
     let hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
         .await
         .map_err(|e| Error::Internal(format!("password hashing stopped: {e}")))??;
-    let inserted: std::result::Result<i64, sqlx::Error> =
-        on!(tx.conn(), |c| {
-            sqlx::query_scalar(
+    let inserted: std::result::Result<i64, sqlx::Error> = on!(tx.conn(), |c| {
+        sqlx::query_scalar(
         "INSERT INTO users (username, password_hash, role, dispatch_area, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $5) RETURNING id"
     )
@@ -203,7 +202,7 @@ pub async fn create(tx: &mut Tx, actor: &Actor, new: NewUser<'_>, now: Ts) -> Re
     .bind(now)
     .fetch_one(c)
     .await
-        });
+    });
     let id = match inserted {
         Ok(id) => id,
         Err(e) if crate::db::is_unique_violation(&e) => {

@@ -85,6 +85,7 @@ pub fn normalize(raw: &str) -> Result<String, CodeError> {
 
 /// One parent bag format, as configured: a pattern and the bag's capacity.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct ParentFormatSpec {
     /// A short name shown to people ("SB", "M444").
     pub name: String,
@@ -94,8 +95,9 @@ pub struct ParentFormatSpec {
     pub capacity: u32,
 }
 
-/// The configured code formats, as sent to stations.
+/// The configured code formats, as sent to stations. A missing part keeps its default.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
 pub struct FormatSpec {
     pub parents: Vec<ParentFormatSpec>,
     /// A regular expression a whole child code must match (anchored for you).
@@ -256,8 +258,10 @@ mod tests {
         let mut spec = FormatSpec::default();
         spec.parents[0].capacity = 0;
         assert!(Formats::new(spec).unwrap_err().contains("capacity"));
-        let mut spec = FormatSpec::default();
-        spec.child_pattern = "([".into();
+        let spec = FormatSpec {
+            child_pattern: "([".into(),
+            ..FormatSpec::default()
+        };
         assert!(Formats::new(spec)
             .unwrap_err()
             .contains("not a valid regular expression"));
