@@ -137,8 +137,6 @@ pub enum EventStatus {
     Duplicate,
     /// Refused, with a code and a plain message; it will never take effect.
     Rejected,
-    /// Not decided: send it again later.
-    Retry,
 }
 
 /// A parent bag's state after an event.
