@@ -163,6 +163,14 @@ impl Db {
         }
     }
 
+    /// The pool for a single-statement write outside a transaction.
+    pub fn writer(&self) -> On<&PgPool, &SqlitePool> {
+        match self {
+            Db::Pg(p) => On::Pg(p),
+            Db::Sqlite { write, .. } => On::Sqlite(write),
+        }
+    }
+
     /// Starts a read-write transaction.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         let inner = match self {

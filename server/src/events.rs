@@ -43,6 +43,8 @@ pub async fn apply_batch(
             ),
         ));
     }
+    // Outside the batch's transaction: its row lock must not queue the station's batches.
+    stations::touch(db, station.id, now).await?;
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -66,7 +68,6 @@ async fn try_batch(
     now: Ts,
 ) -> Result<Vec<EventResult>> {
     let mut tx = db.begin().await?;
-    stations::touch(&mut tx, station.id, now).await?;
     let mut workers: HashMap<&str, Result<User>> = HashMap::new();
     let mut results = Vec::with_capacity(events.len());
     let today = counters::scans_on(counters::day_of(now.time(), settings.utc_offset));

@@ -5,6 +5,7 @@ pub mod api;
 pub mod audit;
 pub mod bags;
 pub mod bills;
+pub mod cli;
 pub mod config;
 pub mod counters;
 pub mod db;

@@ -24,6 +24,16 @@ fn bad_credentials() -> Error {
     Error::unauthorized("bad_credentials", "The username or password is wrong.")
 }
 
+/// The name a failed login tried, fit for the audit log: printable, bounded.
+fn attempted_name(raw: &str) -> String {
+    raw.trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect::<String>()
+        .to_lowercase()
+}
+
 /// Checks a password and opens a session (bound to `station` when given).
 pub async fn login(
     db: &Db,
@@ -62,7 +72,7 @@ pub async fn login(
                 Entry {
                     action: "login_failed",
                     entity: "user",
-                    code: Some(&username.trim().to_lowercase()),
+                    code: Some(&attempted_name(username)),
                     before: None,
                     after: None,
                 },

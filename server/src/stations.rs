@@ -103,9 +103,9 @@ pub async fn by_key(db: &Db, key: &str) -> Result<Station> {
 }
 
 /// Marks the station seen, at most once a minute (keeps writes off the hot path).
-pub async fn touch(tx: &mut Tx, station_id: i64, now: Ts) -> Result<()> {
+pub async fn touch(db: &Db, station_id: i64, now: Ts) -> Result<()> {
     let stale = Ts::from_micros(now.micros() - 60_000_000);
-    on!(tx.conn(), |c| sqlx::query(
+    on!(db.writer(), |c| sqlx::query(
         "UPDATE stations SET last_seen_at = $2
          WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $3)"
     )

@@ -109,8 +109,11 @@ where
     P: sqlx::PgExecutor<'c>,
     S: sqlx::SqliteExecutor<'c>,
 {
+    // A name no account can have is not looked up (and NUL never reaches PostgreSQL).
+    let Ok(name) = normalize_username(username) else {
+        return Ok(None);
+    };
     let sql = format!("SELECT {COLUMNS} FROM users WHERE username = $1");
-    let name = username.trim().to_lowercase();
     let row: Option<UserRow> = on!(on, |c| sqlx::query_as(&sql)
         .bind(&name)
         .fetch_optional(c)

@@ -7,7 +7,7 @@
 //! When `CI` is set, a PostgreSQL that cannot be had is a failure, not a skip.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -496,20 +496,14 @@ pub fn children(prefix: &str, n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("{prefix}{i:04}")).collect()
 }
 
-/// The `traitortrack` binary built beside this test binary.
-pub fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in target/<profile>/deps");
-    let bin = dir.join(format!("traitortrack{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: run the tests with `cargo test --workspace`",
-        bin.display()
-    );
-    bin
+/// The server's command line as a program (this package's
+/// `traitortrack-under-test`, the same code as `traitortrack`), always built
+/// fresh by `cargo test`.
+#[macro_export]
+macro_rules! server_binary {
+    () => {
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_traitortrack-under-test"))
+    };
 }
 
 /// Runs the scenario `async fn NAME(&TestServer)` once on SQLite and once on

@@ -32,7 +32,7 @@ fn free_port() -> u16 {
 /// Starts `serve` and reads its standard output up to the "running on" line.
 fn serve(url: &str) -> Served {
     let port = free_port();
-    let mut child = Command::new(server_binary())
+    let mut child = Command::new(server_binary!())
         .args([
             "serve",
             "--listen",
@@ -71,11 +71,12 @@ fn serve(url: &str) -> Served {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("serve did not say it was running within 30 s: {lines:?}");
 }
 
 fn run(args: &[&str], password: Option<&str>) -> std::process::Output {
-    let mut cmd = Command::new(server_binary());
+    let mut cmd = Command::new(server_binary!());
     cmd.args(args)
         .env("TRAITORTRACK_LOG", "warn")
         .stdin(Stdio::null());
@@ -261,7 +262,7 @@ fn bad_settings_stop_with_a_plain_message_and_no_secrets() {
         String::from_utf8_lossy(&out.stderr).contains("must start with postgres:// or sqlite://")
     );
 
-    let mut cmd = Command::new(server_binary());
+    let mut cmd = Command::new(server_binary!());
     let out = cmd
         .args(["migrate", "--database", &fresh_sqlite_url()])
         .env("TRAITORTRACK_UNDO_WINDOW_SECS", "soon")

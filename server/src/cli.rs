@@ -1,0 +1,258 @@
+//! The `traitortrack` command line: serve, migrate, and add users and stations.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::audit::Actor;
+use crate::config::{redacted_url, Config, Settings};
+use crate::db::{Db, Ts};
+use crate::users::{self, NewUser};
+use crate::{passwords, stations, AppState};
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use traitortrack_protocol::Role;
+
+#[derive(Parser)]
+#[command(
+    name = "traitortrack",
+    version,
+    about = "TraitorTrack bag tracking server"
+)]
+struct Cli {
+    /// A TOML settings file (see the README for every setting).
+    #[arg(long, global = true, env = "TRAITORTRACK_CONFIG")]
+    config: Option<PathBuf>,
+    /// The database: postgres://… or sqlite://… (default: SQLite in ./traitortrack-data/).
+    #[arg(long, global = true)]
+    database: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Bring the database schema up to date and stop.
+    Migrate,
+    /// Manage user accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage stations.
+    Station {
+        #[command(subcommand)]
+        command: StationCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user. The password comes from --password-file, TRAITORTRACK_PASSWORD, or a prompt.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// admin, biller or dispatcher.
+        #[arg(long)]
+        role: String,
+        /// The dispatch area (needed for dispatchers).
+        #[arg(long)]
+        area: Option<String>,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StationCommand {
+    /// Register a station and print its key (shown once).
+    Add { name: String },
+}
+
+fn settings(cli: &Cli, listen: Option<&str>) -> anyhow::Result<Settings> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let mut config = Config::load(cli.config.as_deref(), &env)?;
+    if let Some(db) = &cli.database {
+        config.database_url = db.clone();
+    }
+    if let Some(listen) = listen {
+        config.listen = listen.to_string();
+    }
+    Ok(config.validate()?)
+}
+
+async fn open(settings: &Settings) -> anyhow::Result<Db> {
+    let db = Db::connect(&settings.database_url, settings.max_connections)
+        .await
+        .with_context(|| format!("database {}", redacted_url(&settings.database_url)))?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+fn now() -> Ts {
+    Ts::new(time::OffsetDateTime::now_utc())
+}
+
+fn system_actor() -> Actor {
+    Actor {
+        username: Some("system".into()),
+        ..Actor::default()
+    }
+}
+
+/// Creates the first admin on an empty database and prints its password once.
+async fn bootstrap_admin(db: &Db) -> anyhow::Result<()> {
+    if users::count(db).await? > 0 {
+        return Ok(());
+    }
+    let password = passwords::generate();
+    let mut tx = db.begin().await?;
+    let new = NewUser {
+        username: "admin",
+        password: &password,
+        role: Role::Admin,
+        dispatch_area: None,
+    };
+    users::create(&mut tx, &system_actor(), new, now()).await?;
+    tx.commit().await?;
+    println!("Created the first admin account (shown once, write it down):");
+    println!("  username: admin");
+    println!("  password: {password}");
+    Ok(())
+}
+
+fn read_password(file: Option<&PathBuf>) -> anyhow::Result<String> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the password file {}", path.display()))?;
+        return Ok(text.trim_end_matches(['\r', '\n']).to_string());
+    }
+    if let Ok(pw) = std::env::var("TRAITORTRACK_PASSWORD") {
+        return Ok(pw);
+    }
+    let first = rpassword::prompt_password("Password: ")
+        .context("no password given: use --password-file, TRAITORTRACK_PASSWORD, or a terminal")?;
+    let again = rpassword::prompt_password("Password again: ")?;
+    if first != again {
+        bail!("the two passwords differ");
+    }
+    Ok(first)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Serve { listen } => {
+            let settings = settings(&cli, listen.as_deref())?;
+            let db = open(&settings).await?;
+            bootstrap_admin(&db).await?;
+            let listener = tokio::net::TcpListener::bind(settings.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", settings.listen))?;
+            let addr = listener.local_addr()?;
+            println!(
+                "TraitorTrack is running on http://{addr} (API at http://{addr}/api/v1, database {})",
+                redacted_url(&settings.database_url)
+            );
+            let state = AppState {
+                db: db.clone(),
+                settings: Arc::new(settings),
+            };
+            crate::serve(listener, state, shutdown_signal()).await?;
+            db.close().await;
+        }
+        Command::Migrate => {
+            let settings = settings(&cli, None)?;
+            open(&settings).await?;
+            println!("The database schema is up to date.");
+        }
+        Command::User {
+            command:
+                UserCommand::Add {
+                    username,
+                    role,
+                    area,
+                    password_file,
+                },
+        } => {
+            let Some(role) = Role::parse(&role.to_lowercase()) else {
+                bail!("the role must be admin, biller or dispatcher, not {role:?}");
+            };
+            let password = read_password(password_file.as_ref())?;
+            let settings = settings(&cli, None)?;
+            let db = open(&settings).await?;
+            let mut tx = db.begin().await?;
+            let new = NewUser {
+                username,
+                password: &password,
+                role,
+                dispatch_area: area.as_deref(),
+            };
+            let user = users::create(&mut tx, &system_actor(), new, now()).await?;
+            tx.commit().await?;
+            println!("Added {} ({}).", user.username, user.role.as_str());
+        }
+        Command::Station {
+            command: StationCommand::Add { name },
+        } => {
+            let settings = settings(&cli, None)?;
+            let db = open(&settings).await?;
+            let mut tx = db.begin().await?;
+            let created = stations::create(&mut tx, &system_actor(), name, now()).await?;
+            tx.commit().await?;
+            println!("Registered station {} (id {}).", created.name, created.id);
+            println!("Station key (shown once; enter it in the station's settings):");
+            println!("  {}", created.key);
+        }
+    }
+    Ok(())
+}
+
+/// Runs the command line with the process's arguments; the binary's whole `main`.
+pub fn main() -> std::process::ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TRAITORTRACK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
