@@ -85,7 +85,6 @@ where
 }
 
 /// Finds a bag by code, creating it as `kind` when it does not exist yet.
-/// Returns the bag and whether it was created now.
 pub async fn find_or_create(
     tx: &mut Tx,
     code: &str,
@@ -93,9 +92,9 @@ pub async fn find_or_create(
     capacity: Option<u32>,
     area: Option<&str>,
     now: Ts,
-) -> Result<(BagRow, bool)> {
+) -> Result<BagRow> {
     if let Some(bag) = find(tx.conn(), code).await? {
-        return Ok((bag, false));
+        return Ok(bag);
     }
     let sql = format!(
         "INSERT INTO bags (code, kind, capacity, dispatch_area, created_at, updated_at)
@@ -120,17 +119,16 @@ pub async fn find_or_create(
                 },
                 1,
             );
-            Ok((from_row(r)?, true))
+            from_row(r)
         }
         // Another transaction created it a moment ago.
         None => find(tx.conn(), code)
             .await?
-            .map(|b| (b, false))
             .ok_or_else(|| Error::Internal(format!("bag {code} vanished while being created"))),
     }
 }
 
-/// Normalises a code and checks it is a parent code (by stored kind, else format).
+/// The capacity a new parent gets from its code's format; refuses a code that is no parent code.
 pub fn parent_capacity(formats: &Formats, code: &str) -> Result<u32> {
     match formats.classify(code) {
         CodeKind::Parent { capacity } => Ok(capacity),

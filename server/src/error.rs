@@ -79,14 +79,6 @@ impl Error {
     pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Error {
         Error::refused(Kind::Unauthorized, code, message)
     }
-
-    /// The refusal's code and message, if this is a refusal.
-    pub fn as_refusal(&self) -> Option<(&'static str, &str)> {
-        match self {
-            Error::Refused { code, message, .. } => Some((code, message)),
-            _ => None,
-        }
-    }
 }
 
 impl From<traitortrack_protocol::CodeError> for Error {

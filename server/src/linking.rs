@@ -43,7 +43,6 @@ async fn scan_parent(
             let area = worker.dispatch_area.as_deref();
             bags::find_or_create(tx, &code, BagKind::Parent, Some(capacity), area, now)
                 .await?
-                .0
         }
     };
     check_open_parent(tx, worker, &parent).await?;
@@ -117,7 +116,6 @@ pub async fn link(
             CodeKind::Child => {
                 bags::find_or_create(tx, &child_code, BagKind::Child, None, area, now)
                     .await?
-                    .0
             }
             CodeKind::Parent { .. } => return Err(child_is_parent(&child_code)),
             CodeKind::Unknown => {

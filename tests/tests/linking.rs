@@ -273,3 +273,21 @@ async fn workers_must_be_known_signed_in_and_active(s: &TestServer) {
     s.assert_invariants().await;
 }
 on_both!(workers_must_be_known_signed_in_and_active);
+
+async fn stations_learn_the_formats_they_judge_offline_scans_by(s: &TestServer) {
+    let key = s.station("dock-1").await;
+    let (status, body) = traitortrack_tests::send(
+        s.http
+            .get(s.url("/api/v1/station/settings"))
+            .header("x-station-key", &key),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["station"], "dock-1");
+    assert_eq!(body["formats"]["parents"][1]["capacity"], 15);
+    assert_eq!(body["undo_window_secs"], 3600);
+    let (status, body) =
+        traitortrack_tests::send(s.http.get(s.url("/api/v1/station/settings"))).await;
+    assert_eq!(status, 401, "{body}");
+}
+on_both!(stations_learn_the_formats_they_judge_offline_scans_by);

@@ -201,12 +201,6 @@ impl Formats {
     }
 }
 
-/// Normalises a bill code: the same cleaning as bag codes (bill codes are
-/// unique whatever their case).
-pub fn normalize_bill_code(raw: &str) -> Result<String, CodeError> {
-    normalize(raw)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,6 +80,15 @@ pub struct StationCreated {
     pub key: String,
 }
 
+/// What a station needs to know of the server's settings to judge scans offline.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StationSettings {
+    pub station: String,
+    pub formats: crate::codes::FormatSpec,
+    pub undo_window_secs: i64,
+    pub kg_per_child: f64,
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {

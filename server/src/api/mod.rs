@@ -11,7 +11,6 @@ mod stats;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, StatusCode};
@@ -38,6 +37,7 @@ pub fn app(state: AppState) -> Router {
         .route("/auth/logout", post(auth::logout))
         .route("/me", get(auth::me))
         .route("/stations", post(stations::create))
+        .route("/station/settings", get(stations::settings))
         .route(
             "/events",
             post(events::post).layer(DefaultBodyLimit::max(EVENTS_BODY_LIMIT)),
@@ -115,6 +115,3 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
-
-/// How long a graceful shutdown waits for requests in flight.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

@@ -3,9 +3,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use traitortrack_protocol::{CreateStation, Role, StationCreated};
+use traitortrack_protocol::{CreateStation, Role, StationCreated, StationSettings};
 
-use super::extract::{ApiJson, Caller, Meta};
+use super::extract::{ApiJson, Caller, Meta, StationCaller};
 use crate::error::Result;
 use crate::{stations, AppState};
 
@@ -22,4 +22,17 @@ pub async fn create(
     let created = stations::create(&mut tx, &actor, &req.name, state.now()).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// The settings a station judges offline scans by.
+pub async fn settings(
+    State(state): State<AppState>,
+    StationCaller(station): StationCaller,
+) -> Json<StationSettings> {
+    Json(StationSettings {
+        station: station.name,
+        formats: state.settings.formats.spec().clone(),
+        undo_window_secs: state.settings.undo_window.whole_seconds(),
+        kg_per_child: state.settings.kg_per_child,
+    })
 }
