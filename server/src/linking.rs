@@ -41,8 +41,7 @@ async fn scan_parent(
         None => {
             let capacity = bags::parent_capacity(&settings.formats, &code)?;
             let area = worker.dispatch_area.as_deref();
-            bags::find_or_create(tx, &code, BagKind::Parent, Some(capacity), area, now)
-                .await?
+            bags::find_or_create(tx, &code, BagKind::Parent, Some(capacity), area, now).await?
         }
     };
     check_open_parent(tx, worker, &parent).await?;
@@ -114,8 +113,7 @@ pub async fn link(
         Some(bag) => bag,
         None => match settings.formats.classify(&child_code) {
             CodeKind::Child => {
-                bags::find_or_create(tx, &child_code, BagKind::Child, None, area, now)
-                    .await?
+                bags::find_or_create(tx, &child_code, BagKind::Child, None, area, now).await?
             }
             CodeKind::Parent { .. } => return Err(child_is_parent(&child_code)),
             CodeKind::Unknown => {

@@ -6,6 +6,8 @@
 //! `/usr/lib/postgresql/*/bin`, as the `postgres` user when running as root.
 //! When `CI` is set, a PostgreSQL that cannot be had is a failure, not a skip.
 
+pub mod process;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

@@ -110,7 +110,7 @@ impl EventType {
 }
 
 /// One thing a worker did at a station, made and stored at the station first.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Event {
     /// A UUIDv7 made at the station: the event's identity for exactly-once.
     pub id: Uuid,

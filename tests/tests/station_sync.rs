@@ -1,0 +1,251 @@
+//! The station core against a real `traitortrack serve` on loopback, on
+//! SQLite and PostgreSQL: scanning online, queueing offline, network cuts
+//! mid-request, and a full outbox.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use traitortrack_protocol::Role;
+use traitortrack_station_core::sounds::{Sounds, Tone};
+use traitortrack_station_core::station::{Station, StationConfig, Verdict};
+use traitortrack_station_core::workers::Worker;
+use traitortrack_tests::process::{Proxy, ServerProcess};
+use traitortrack_tests::{fresh_url, server_binary, settings, Backend, TestServer, PASSWORD};
+
+/// A served database with a dispatcher `ravi` and a registered station.
+struct Site {
+    admin: TestServer,
+    server: ServerProcess,
+    key: String,
+}
+
+async fn site(backend: Backend) -> Option<Site> {
+    let url = fresh_url(backend).await?;
+    let admin = TestServer::start_with(settings(&url)).await;
+    admin
+        .add_user("ravi", Role::Dispatcher, Some("north"))
+        .await;
+    let key = admin.station("dock-1").await;
+    let server = ServerProcess::start(server_binary!(), &url).await;
+    Some(Site { admin, server, key })
+}
+
+fn open_station(base: &str, key: &str, max_bytes: Option<u64>) -> Arc<Station> {
+    let dir = std::env::temp_dir().join(format!("tt-station-{}", uuid::Uuid::now_v7()));
+    let config = StationConfig {
+        server_url: base.to_string(),
+        station_key: key.to_string(),
+        data_dir: dir,
+        outbox_max_bytes: max_bytes,
+    };
+    Station::open(&config, Sounds::silent()).expect("open station")
+}
+
+async fn ravi(station: &Station) -> Worker {
+    let worker = station.login("ravi", PASSWORD).await.expect("login");
+    assert!(worker.online);
+    worker
+}
+
+/// Waits until the station has nothing unsent, at most `limit`.
+async fn drained(station: &Station, limit: Duration) -> Duration {
+    let start = Instant::now();
+    let mut status = station.status();
+    loop {
+        if status.borrow().unsent == 0 {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "still unsent after {limit:?}: {:?}",
+            *status.borrow()
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(200), status.changed()).await;
+    }
+}
+
+async fn children_of(admin: &TestServer, parent: &str) -> Vec<String> {
+    let (status, bag) = admin
+        .get(&admin.admin_token, &format!("/api/v1/bags/{parent}"))
+        .await;
+    assert_eq!(status, 200, "{bag}");
+    bag["children"]
+        .as_array()
+        .expect("children")
+        .iter()
+        .map(|c| c["code"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+async fn one_station_fills_a_parent(backend: Backend) {
+    let Some(site) = site(backend).await else {
+        return;
+    };
+    let station = open_station(&site.server.base(), &site.key, None);
+    let worker = ravi(&station).await;
+    for i in 1..=30 {
+        let v = station.link(&worker, "sb00001", &format!("c{i:04}")).await;
+        let Verdict::Applied {
+            parent: Some(p), ..
+        } = &v
+        else {
+            panic!("scan {i}: {v:?}");
+        };
+        assert_eq!(p.children, i);
+        assert_eq!(v.tone(), if i == 30 { Tone::Complete } else { Tone::Ok });
+    }
+    let v = station.link(&worker, "SB00001", "C0031").await;
+    assert_eq!(
+        v,
+        Verdict::Refused {
+            code: "parent_full".into(),
+            message: "SB00001 is full: 30 of 30".into()
+        }
+    );
+    assert_eq!(v.tone(), Tone::Error);
+    // Refused here before any network: a parent code in the child slot.
+    let v = station.link(&worker, "SB00001", "SB00002").await;
+    assert!(
+        matches!(&v, Verdict::Refused { code, .. } if code == "child_is_parent"),
+        "{v:?}"
+    );
+
+    let v = station.undo(&worker, "SB00001", None).await;
+    let Verdict::Applied {
+        parent: Some(p), ..
+    } = &v
+    else {
+        panic!("undo: {v:?}")
+    };
+    assert_eq!(p.children, 29);
+    assert_eq!(children_of(&site.admin, "SB00001").await.len(), 29);
+    assert_eq!(station.status().borrow().unsent, 0);
+    site.admin.assert_invariants().await;
+}
+
+async fn offline_scans_drain_when_the_server_returns(backend: Backend) {
+    let Some(mut site) = site(backend).await else {
+        return;
+    };
+    let station = open_station(&site.server.base(), &site.key, None);
+    let worker = ravi(&station).await;
+    site.server.stop();
+
+    let mut model: Vec<(String, Vec<String>)> = Vec::new();
+    for n in 0..500 {
+        let parent = format!("SB{:05}", 100 + n / 25);
+        let child = format!("K{n:05}");
+        let v = station.link(&worker, &parent, &child).await;
+        assert!(matches!(v, Verdict::SavedOffline { .. }), "scan {n}: {v:?}");
+        assert_eq!(v.tone(), Tone::SavedOffline);
+        match model.last_mut() {
+            Some((p, kids)) if *p == parent => kids.push(child),
+            _ => model.push((parent, vec![child])),
+        }
+    }
+    // Known locally: the same child again is refused here, without the server.
+    let v = station.link(&worker, "SB00100", "K00000").await;
+    assert!(
+        matches!(&v, Verdict::Refused { code, .. } if code == "already_linked"),
+        "{v:?}"
+    );
+    assert_eq!(station.status().borrow().unsent, 500);
+
+    site.server.resume().await;
+    drained(&station, Duration::from_secs(10)).await;
+    for (parent, kids) in &model {
+        assert_eq!(&children_of(&site.admin, parent).await, kids, "{parent}");
+    }
+    assert_eq!(site.admin.assert_invariants().await, 500, "nothing doubled");
+    assert_eq!(station.status().borrow().needs_attention, 0);
+}
+
+async fn a_cut_connection_changes_nothing_on_resend(backend: Backend) {
+    let Some(site) = site(backend).await else {
+        return;
+    };
+    let proxy = Proxy::start(site.server.addr).await;
+    let station = open_station(&proxy.base(), &site.key, None);
+    let worker = ravi(&station).await;
+
+    proxy.cut_next_answers(1);
+    let v = station.link(&worker, "SB00001", "C0001").await;
+    assert!(
+        matches!(v, Verdict::SavedOffline { .. }),
+        "the answer was lost: {v:?}"
+    );
+    assert_eq!(proxy.answers_cut(), 1, "the request reached the server");
+    drained(&station, Duration::from_secs(10)).await;
+    assert_eq!(children_of(&site.admin, "SB00001").await, ["C0001"]);
+
+    // A whole queued batch whose answer is lost.
+    proxy.set_down(true);
+    for i in 2..=21 {
+        let v = station.link(&worker, "SB00001", &format!("C{i:04}")).await;
+        assert!(matches!(v, Verdict::SavedOffline { .. }), "{v:?}");
+    }
+    proxy.cut_next_answers(1);
+    proxy.set_down(false);
+    drained(&station, Duration::from_secs(10)).await;
+    assert_eq!(proxy.answers_cut(), 2);
+    assert_eq!(children_of(&site.admin, "SB00001").await.len(), 21);
+    assert_eq!(site.admin.assert_invariants().await, 21, "each scan once");
+    assert_eq!(station.status().borrow().needs_attention, 0);
+}
+
+async fn a_full_outbox_refuses_new_scans_and_keeps_the_earlier_ones(backend: Backend) {
+    let Some(mut site) = site(backend).await else {
+        return;
+    };
+    let station = open_station(&site.server.base(), &site.key, Some(96 * 1024));
+    let worker = ravi(&station).await;
+    site.server.stop();
+    let mut kept = 0usize;
+    let mut refusal = None;
+    for n in 0..5000 {
+        let parent = format!("SB{:05}", 1 + n / 30);
+        match station.link(&worker, &parent, &format!("F{n:05}")).await {
+            Verdict::SavedOffline { .. } => kept += 1,
+            other => {
+                refusal = Some(other);
+                break;
+            }
+        }
+    }
+    let refusal = refusal.expect("the outbox filled up");
+    let Verdict::NotSaved { message } = &refusal else {
+        panic!("{refusal:?}")
+    };
+    assert!(message.contains("NOT saved"), "{message}");
+    assert_eq!(refusal.tone(), Tone::Error);
+    assert!(kept > 20, "earlier scans fit: {kept}");
+
+    site.server.resume().await;
+    drained(&station, Duration::from_secs(20)).await;
+    assert_eq!(
+        site.admin.assert_invariants().await,
+        kept as i64,
+        "every kept scan arrived"
+    );
+}
+
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$name(traitortrack_tests::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                super::$name(traitortrack_tests::Backend::Postgres).await;
+            }
+        }
+    };
+}
+
+on_both_backends!(one_station_fills_a_parent);
+on_both_backends!(offline_scans_drain_when_the_server_returns);
+on_both_backends!(a_cut_connection_changes_nothing_on_resend);
+on_both_backends!(a_full_outbox_refuses_new_scans_and_keeps_the_earlier_ones);
