@@ -18,6 +18,8 @@ const MIGRATIONS: &[&str] = &[
          id           TEXT NOT NULL UNIQUE,
          worker       TEXT NOT NULL,
          kind         TEXT NOT NULL,
+         parent       TEXT,
+         child        TEXT,
          payload      TEXT NOT NULL,
          scanned_at   TEXT NOT NULL,
          state        TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'applied', 'rejected')),
@@ -28,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
          acknowledged_at TEXT
      );
      CREATE INDEX events_unsent ON events (state, seq);
+     CREATE INDEX events_unsent_parent ON events (parent) WHERE state IN ('pending', 'sent');
      CREATE TABLE parents (
          code      TEXT PRIMARY KEY,
          children  INTEGER NOT NULL,
@@ -88,6 +91,8 @@ pub struct Stored {
     pub state: State,
     pub code: Option<String>,
     pub message: Option<String>,
+    /// The server's answer, once there is one.
+    pub result: Option<EventResult>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,12 +232,14 @@ impl Outbox {
         }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
-            "INSERT INTO events (id, worker, kind, payload, scanned_at, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'pending')",
+            "INSERT INTO events (id, worker, kind, parent, child, payload, scanned_at, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending')",
             params![
                 event.id.to_string(),
                 event.user,
                 event.kind.as_str(),
+                event.parent,
+                event.child,
                 payload,
                 rfc3339(event.at)
             ],
@@ -281,6 +288,7 @@ impl Outbox {
                     state: State::parse(&state),
                     code,
                     message,
+                    result: None,
                 }),
                 Err(e) => tracing::error!(seq, error = %e, "unreadable event in the outbox"),
             }
@@ -408,7 +416,7 @@ impl Outbox {
         let conn = self.conn();
         let row = conn
             .query_row(
-                "SELECT seq, payload, state, code, message FROM events WHERE id = ?1",
+                "SELECT seq, payload, state, code, message, result FROM events WHERE id = ?1",
                 params![id.to_string()],
                 |r| {
                     Ok((
@@ -417,19 +425,23 @@ impl Outbox {
                         r.get::<_, String>(2)?,
                         r.get::<_, Option<String>>(3)?,
                         r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<String>>(5)?,
                     ))
                 },
             )
             .optional()?;
-        Ok(row.and_then(|(seq, payload, state, code, message)| {
-            serde_json::from_str(&payload).ok().map(|event| Stored {
-                seq,
-                event,
-                state: State::parse(&state),
-                code,
-                message,
-            })
-        }))
+        Ok(
+            row.and_then(|(seq, payload, state, code, message, result)| {
+                serde_json::from_str(&payload).ok().map(|event| Stored {
+                    seq,
+                    event,
+                    state: State::parse(&state),
+                    code,
+                    message,
+                    result: result.and_then(|r| serde_json::from_str(&r).ok()),
+                })
+            }),
+        )
     }
 
     /// Every event ever stored here, oldest first (for checks and exports).
@@ -576,8 +588,8 @@ fn remember_parent(conn: &Connection, p: &ParentState) -> rusqlite::Result<()> {
 
 fn unsent_links(conn: &Connection, parent: &str) -> rusqlite::Result<i64> {
     conn.query_row(
-        "SELECT COUNT(*) FROM events WHERE state IN ('pending', 'sent') AND kind = 'link'
-           AND json_extract(payload, '$.parent') = ?1",
+        "SELECT COUNT(*) FROM events WHERE parent = ?1 AND state IN ('pending', 'sent')
+           AND kind = 'link'",
         params![parent],
         |r| r.get(0),
     )
@@ -602,8 +614,7 @@ fn remember_bill(conn: &Connection, b: &BillState) -> rusqlite::Result<()> {
 fn forget_rejected_link(conn: &Connection, id: &Uuid) -> rusqlite::Result<()> {
     let link: Option<(String, String)> = conn
         .query_row(
-            "SELECT json_extract(payload, '$.parent'), json_extract(payload, '$.child')
-             FROM events WHERE id = ?1 AND kind = 'link'",
+            "SELECT parent, child FROM events WHERE id = ?1 AND kind = 'link'",
             params![id.to_string()],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )

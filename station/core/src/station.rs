@@ -358,21 +358,20 @@ impl Station {
                 message: e.to_string(),
             };
         }
-        match self.syncer.send_batch().await {
-            Ok(results) => {
-                if let Some(r) = results.into_iter().find(|r| r.id == id) {
-                    return verdict_of(r);
-                }
-                // Older scans went first; this one waits its turn.
-                self.syncer.nudge();
-            }
-            Err(e) => {
-                if !matches!(e, crate::sync::SyncError::Send(SendError::Unreachable(_))) {
-                    tracing::warn!(error = %e, "scan kept for later");
-                }
-                self.syncer.nudge();
+        // Sends this scan with anything older; the background loop may have
+        // taken it first, so the outbox, not this call, says what became of it.
+        if let Err(e) = self.syncer.send_batch().await {
+            if !matches!(e, crate::sync::SyncError::Send(SendError::Unreachable(_))) {
+                tracing::warn!(error = %e, "scan kept for later");
             }
         }
+        let outbox = Arc::clone(&self.outbox);
+        if let Ok(Some(stored)) = blocking(move || outbox.get(id)).await {
+            if let Some(result) = stored.result {
+                return verdict_of(result);
+            }
+        }
+        self.syncer.nudge();
         self.saved_offline(&event).await
     }
 
