@@ -249,3 +249,90 @@ on_both_backends!(one_station_fills_a_parent);
 on_both_backends!(offline_scans_drain_when_the_server_returns);
 on_both_backends!(a_cut_connection_changes_nothing_on_resend);
 on_both_backends!(a_full_outbox_refuses_new_scans_and_keeps_the_earlier_ones);
+
+async fn offline_login_and_local_verdicts(backend: Backend) {
+    let Some(mut site) = site(backend).await else {
+        return;
+    };
+    site.admin
+        .add_user("sita", Role::Dispatcher, Some("north"))
+        .await;
+    let station = open_station(&site.server.base(), &site.key, None);
+    let worker = ravi(&station).await;
+    for i in 1..=30 {
+        station.link(&worker, "SB00001", &format!("C{i:04}")).await;
+    }
+    assert!(matches!(
+        station.login("ravi", "wrong password").await,
+        Err(traitortrack_station_core::workers::LoginError::BadCredentials)
+    ));
+    site.server.stop();
+
+    // Offline: a worker who logged in here before gets in; nobody else does.
+    let again = station
+        .login("RAVI", PASSWORD)
+        .await
+        .expect("offline login");
+    assert!(!again.online);
+    assert_eq!(again.dispatch_area.as_deref(), Some("north"));
+    assert!(matches!(
+        station.login("ravi", "wrong password").await,
+        Err(traitortrack_station_core::workers::LoginError::BadCredentials)
+    ));
+    let never = station.login("sita", PASSWORD).await;
+    assert!(
+        matches!(&never, Err(traitortrack_station_core::workers::LoginError::NeverHere(n)) if n == "sita"),
+        "{never:?}"
+    );
+
+    // The last known count refuses a full parent here; a child seen in
+    // another parent is refused too; nothing of it is queued.
+    let v = station.link(&again, "SB00001", "C0031").await;
+    assert_eq!(
+        v,
+        Verdict::Refused {
+            code: "parent_full".into(),
+            message: "SB00001 is full: 30 of 30".into()
+        }
+    );
+    let v = station.link(&again, "SB00002", "C0005").await;
+    assert!(
+        matches!(&v, Verdict::Refused { code, message } if code == "child_in_other_parent" && message.contains("SB00001")),
+        "{v:?}"
+    );
+    assert_eq!(station.status().borrow().unsent, 0);
+
+    // Scanned offline, refused by the server later: it waits for a worker.
+    let v = station.link(&again, "SB00003", "SB00004").await;
+    assert!(
+        matches!(v, Verdict::Refused { .. }),
+        "a parent code as a child is refused here: {v:?}"
+    );
+    let saved = station.link(&again, "SB00003", "C0031").await;
+    assert!(matches!(saved, Verdict::SavedOffline { .. }), "{saved:?}");
+    // Another station takes C0031 while this one is offline.
+    let other = site.admin.station_with("dock-2", &["ravi"]).await;
+    site.server.resume().await;
+    let r = site
+        .admin
+        .event(&other, traitortrack_tests::link("ravi", "SB00009", "C0031"))
+        .await;
+    assert_eq!(r["status"], "applied", "{r}");
+    drained(&station, Duration::from_secs(10)).await;
+    let attention = station.needs_attention().await.expect("attention");
+    assert_eq!(attention.len(), 1, "{attention:?}");
+    assert_eq!(attention[0].code, "child_in_other_parent");
+    assert!(
+        attention[0].message.contains("SB00009"),
+        "{}",
+        attention[0].message
+    );
+    assert_eq!(station.status().borrow().needs_attention, 1);
+    assert!(station.acknowledge(attention[0].id).await.expect("ack"));
+    assert!(station
+        .needs_attention()
+        .await
+        .expect("attention")
+        .is_empty());
+}
+on_both_backends!(offline_login_and_local_verdicts);

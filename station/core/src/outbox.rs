@@ -786,6 +786,23 @@ mod tests {
     }
 
     #[test]
+    fn a_read_only_store_refuses_the_scan_in_plain_words() {
+        let path = temp_path("readonly");
+        drop(Outbox::open(&path, None).expect("open"));
+        let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("read-only open");
+        let outbox = Outbox {
+            conn: std::sync::Mutex::new(conn),
+            max_bytes: None,
+        };
+        let err = outbox
+            .append(&link("SB00001", "C0001"))
+            .expect_err("refused");
+        assert!(matches!(err, OutboxError::ReadOnly), "{err:?}");
+        assert!(err.to_string().contains("NOT saved"));
+    }
+
+    #[test]
     fn a_newer_schema_stops_an_older_program() {
         let path = temp_path("newer");
         drop(Outbox::open(&path, None).expect("open"));

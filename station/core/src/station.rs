@@ -193,7 +193,16 @@ impl Station {
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Result<Worker, LoginError> {
-        workers::login(self.syncer.link(), &self.outbox, username, password).await
+        let result = workers::login(self.syncer.link(), &self.outbox, username, password).await;
+        let unreachable = match &result {
+            Ok(worker) => !worker.online,
+            Err(LoginError::NeverHere(_)) => true,
+            Err(_) => false,
+        };
+        if unreachable {
+            self.syncer.mark_unreachable();
+        }
+        result
     }
 
     fn classify(&self, code: &str) -> CodeKind {

@@ -205,6 +205,13 @@ impl Syncer {
         self.status.borrow().clone()
     }
 
+    /// Records that the server just failed to answer (seen outside a send,
+    /// e.g. by a login), so the next scans are judged offline at once.
+    pub fn mark_unreachable(&self) {
+        self.status.send_modify(|s| s.online = false);
+        self.nudge();
+    }
+
     /// Asks the loop to send now (a new scan is waiting).
     pub fn nudge(&self) {
         self.wake.notify_one();
@@ -223,6 +230,8 @@ impl Syncer {
 
     fn note(&self, outcome: &Result<Vec<EventResult>, SyncError>) {
         match outcome {
+            // Only an answer says the server is there; an empty send asked nothing.
+            Ok(results) if results.is_empty() => self.refresh_counts(None),
             Ok(_) => {
                 self.status.send_modify(|s| s.last_error = None);
                 self.refresh_counts(Some(true));

@@ -1,6 +1,7 @@
 //! Measures the station core against a server on loopback: the online
 //! scan-to-verdict latency over 1,000 scans, and the time to drain 10,000
-//! scans queued while the server was unreachable.
+//! scans queued while the server was unreachable, and how soon a station
+//! notices a server that comes back after an outage.
 //!
 //! `cargo run --release -p traitortrack-tests --bin station-latency [-- --database postgres://…]`
 //! (default: a fresh SQLite file). Prints a table; exits non-zero if a scan
@@ -16,6 +17,7 @@ use traitortrack_tests::{fresh_sqlite_url, settings, TestServer, PASSWORD};
 
 const ONLINE_SCANS: usize = 1_000;
 const QUEUED_SCANS: usize = 10_000;
+const OUTAGE_SECS: u64 = 20;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -88,12 +90,29 @@ async fn main() -> anyhow::Result<()> {
         let _ = tokio::time::timeout(Duration::from_millis(50), status.changed()).await;
     }
     let drain = started.elapsed();
+
+    // Reconnect: the server away long enough for the backoff to grow past
+    // the probe interval, then back; time until a queued scan is applied.
+    proxy.set_down(true);
+    let verdict = station.link(&worker, "SB09999", "R000001").await;
+    if !matches!(verdict, Verdict::SavedOffline { .. }) {
+        anyhow::bail!("the scan during the outage was not saved: {verdict:?}");
+    }
+    tokio::time::sleep(Duration::from_secs(OUTAGE_SECS)).await;
+    let back = Instant::now();
+    proxy.set_down(false);
+    while status.borrow().unsent > 0 {
+        if back.elapsed() > Duration::from_secs(60) {
+            anyhow::bail!("the station did not reconnect within 60 s");
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(20), status.changed()).await;
+    }
+    let reconnect = back.elapsed();
+
     let links = server.assert_invariants().await;
-    if links != (ONLINE_SCANS + QUEUED_SCANS) as i64 {
-        anyhow::bail!(
-            "expected {} links on the server, found {links}",
-            ONLINE_SCANS + QUEUED_SCANS
-        );
+    let expected = (ONLINE_SCANS + QUEUED_SCANS + 1) as i64;
+    if links != expected {
+        anyhow::bail!("expected {expected} links on the server, found {links}");
     }
 
     println!(
@@ -118,6 +137,10 @@ async fn main() -> anyhow::Result<()> {
         "| drain {QUEUED_SCANS} queued scans | {:.2} s ({:.0} events/s) |",
         drain.as_secs_f64(),
         QUEUED_SCANS as f64 / drain.as_secs_f64()
+    );
+    println!(
+        "| server back after a {OUTAGE_SECS} s outage: queued scan applied after | {} |",
+        ms(reconnect)
     );
     station.shutdown();
     std::fs::remove_dir_all(&data_dir).ok();
