@@ -336,3 +336,111 @@ async fn offline_login_and_local_verdicts(backend: Backend) {
         .is_empty());
 }
 on_both_backends!(offline_login_and_local_verdicts);
+
+async fn the_scan_flow_opens_switches_and_remembers_parents(backend: Backend) {
+    use traitortrack_station_core::flow::{FlowOutcome, ScanFlow};
+    use traitortrack_station_core::scan::{Scan, ScanSource};
+    let Some(site) = site(backend).await else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("tt-flow-{}", uuid::Uuid::now_v7()));
+    let config = StationConfig {
+        server_url: site.server.base(),
+        station_key: site.key.clone(),
+        data_dir: dir.clone(),
+        outbox_max_bytes: None,
+    };
+    let station = Station::open(&config, Sounds::silent()).expect("open");
+    let worker = ravi(&station).await;
+    let mut flow = ScanFlow::new(Arc::clone(&station)).await.expect("flow");
+    let start = time::OffsetDateTime::now_utc();
+    let mut t = 0i64;
+    let mut scan = |code: &str| {
+        t += 2; // two seconds apart: past the debounce window
+        Scan {
+            code: code.to_string(),
+            source: ScanSource::Wedge,
+            at: start + time::Duration::seconds(t),
+        }
+    };
+
+    let out = flow.scan(&worker, &scan("C0001")).await;
+    assert_eq!(
+        out,
+        FlowOutcome::NeedParent {
+            code: "C0001".into()
+        }
+    );
+    let out = flow.scan(&worker, &scan("sb00001")).await;
+    assert!(
+        matches!(&out, FlowOutcome::ParentOpened { parent } if parent.code == "SB00001" && parent.capacity == 30),
+        "{out:?}"
+    );
+    let first = scan("C0001");
+    let out = flow.scan(&worker, &first).await;
+    assert!(
+        matches!(
+            &out,
+            FlowOutcome::Child {
+                verdict: Verdict::Applied { .. },
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    // The scanner's double read: the same code within 1.5 s is one scan.
+    let again = Scan {
+        at: first.at + time::Duration::milliseconds(300),
+        ..first.clone()
+    };
+    assert_eq!(
+        flow.scan(&worker, &again).await,
+        FlowOutcome::Repeat {
+            code: "C0001".into()
+        }
+    );
+
+    // A parent scanned mid-way switches; its children go there.
+    let out = flow.scan(&worker, &scan("M444-00001")).await;
+    assert!(
+        matches!(&out, FlowOutcome::ParentOpened { parent } if parent.capacity == 15),
+        "{out:?}"
+    );
+    for i in 1..=15 {
+        let out = flow.scan(&worker, &scan(&format!("K{i:04}"))).await;
+        assert!(
+            matches!(
+                &out,
+                FlowOutcome::Child {
+                    verdict: Verdict::Applied { .. },
+                    ..
+                }
+            ),
+            "{i}: {out:?}"
+        );
+    }
+    // Complete: the parent closes, the next child needs a parent again.
+    assert_eq!(flow.open_parent(), None);
+    let out = flow.scan(&worker, &scan("K0016")).await;
+    assert_eq!(
+        out,
+        FlowOutcome::NeedParent {
+            code: "K0016".into()
+        }
+    );
+    let out = flow.scan(&worker, &scan("??")).await;
+    assert!(matches!(out, FlowOutcome::NotACode { .. }), "{out:?}");
+
+    // The open parent survives a restart of the station.
+    flow.scan(&worker, &scan("SB00001")).await;
+    drop(flow);
+    station.shutdown();
+    drop(station);
+    let station = Station::open(&config, Sounds::silent()).expect("reopen");
+    let flow = ScanFlow::new(Arc::clone(&station)).await.expect("flow");
+    assert_eq!(flow.open_parent(), Some("SB00001"));
+    let state = flow.open_parent_state().await.expect("state");
+    assert_eq!(state.children, 1);
+    assert_eq!(children_of(&site.admin, "M444-00001").await.len(), 15);
+}
+on_both_backends!(the_scan_flow_opens_switches_and_remembers_parents);

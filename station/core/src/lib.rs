@@ -4,6 +4,7 @@
 
 pub mod boot_keyboard;
 pub mod devices;
+pub mod flow;
 pub mod hid_pos;
 pub mod outbox;
 pub mod scan;

@@ -46,6 +46,10 @@ const MIGRATIONS: &[&str] = &[
          parent_count  INTEGER NOT NULL,
          capacity      INTEGER NOT NULL
      );
+     CREATE TABLE meta (
+         key    TEXT PRIMARY KEY,
+         value  TEXT NOT NULL
+     );
      CREATE TABLE workers (
          username       TEXT PRIMARY KEY,
          role           TEXT NOT NULL,
@@ -558,6 +562,29 @@ impl Outbox {
                     })
                 },
             )
+            .optional()?)
+    }
+
+    /// A small remembered value (e.g. the parent in progress), durable like a scan.
+    pub fn set_meta(&self, key: &str, value: Option<&str>) -> Result<()> {
+        let conn = self.conn();
+        match value {
+            Some(v) => conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, v],
+            )?,
+            None => conn.execute("DELETE FROM meta WHERE key = ?1", params![key])?,
+        };
+        Ok(())
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 

@@ -205,7 +205,13 @@ impl Station {
         result
     }
 
-    fn classify(&self, code: &str) -> CodeKind {
+    /// Plays a sound (for outcomes decided outside [`Station`]'s own actions).
+    pub fn play(&self, tone: Tone) {
+        self.sounds.play(tone);
+    }
+
+    /// What kind of bag a normalised code is, by the server's formats.
+    pub fn classify(&self, code: &str) -> CodeKind {
         match self.formats.read() {
             Ok(f) => f.classify(code),
             Err(poisoned) => poisoned.into_inner().classify(code),
