@@ -17,6 +17,7 @@ pub struct ServerProcess {
     url: String,
     pub addr: SocketAddr,
     child: Option<Child>,
+    log: PathBuf,
 }
 
 impl ServerProcess {
@@ -31,6 +32,10 @@ impl ServerProcess {
             url: database_url.to_string(),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             child: None,
+            log: std::env::temp_dir().join(format!(
+                "traitortrack-serve-{}-{port}.log",
+                std::process::id()
+            )),
         };
         server.resume().await;
         server
@@ -40,10 +45,27 @@ impl ServerProcess {
         format!("http://{}", self.addr)
     }
 
-    /// Starts the process again (after [`ServerProcess::stop`]).
+    /// What the server wrote to its standard error so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Starts the process again (after [`ServerProcess::stop`]). Only the
+    /// command line chooses its settings: no inherited `TRAITORTRACK_*`.
     pub async fn resume(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let child = Command::new(&self.binary)
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("server log file");
+        let mut cmd = Command::new(&self.binary);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("TRAITORTRACK_") {
+                cmd.env_remove(key);
+            }
+        }
+        let child = cmd
             .args([
                 "serve",
                 "--listen",
@@ -52,10 +74,9 @@ impl ServerProcess {
                 &self.url,
             ])
             .env("TRAITORTRACK_LOG", "warn")
-            .env_remove("TRAITORTRACK_DATABASE_URL")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("start traitortrack serve");
         self.child = Some(child);
@@ -71,11 +92,19 @@ impl ServerProcess {
             if ready {
                 return;
             }
+            if let Some(Ok(Some(exit))) = self.child.as_mut().map(Child::try_wait) {
+                panic!(
+                    "traitortrack serve on {} exited ({exit}): {}",
+                    self.addr,
+                    self.log()
+                );
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!(
-            "traitortrack serve on {} was not ready within 30 s",
-            self.addr
+            "traitortrack serve on {} was not ready within 30 s: {}",
+            self.addr,
+            self.log()
         );
     }
 
@@ -91,6 +120,10 @@ impl ServerProcess {
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.stop();
+        // The log stays behind only when the test failed.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 

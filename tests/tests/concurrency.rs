@@ -5,14 +5,13 @@
 //! `parent_full`, counters equal the tables.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use traitortrack_protocol::Role;
+use traitortrack_tests::process::ServerProcess;
 use traitortrack_tests::{
     children, fresh_postgres_url, link, on_both, server_binary, settings, TestServer,
 };
@@ -413,99 +412,6 @@ async fn same_children_into_two_parents(s: &TestServer) {
 }
 on_both!(same_children_into_two_parents);
 
-/// `traitortrack serve` processes that are killed when this goes out of scope,
-/// however the test ends.
-struct Servers {
-    children: Vec<(Child, PathBuf)>,
-}
-
-impl Servers {
-    fn log(&self, i: usize) -> String {
-        std::fs::read_to_string(&self.children[i].1).unwrap_or_default()
-    }
-}
-
-impl Drop for Servers {
-    fn drop(&mut self) {
-        for (child, log) in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-            // Logs stay behind only when the test failed.
-            if !std::thread::panicking() {
-                let _ = std::fs::remove_file(log);
-            }
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
-}
-
-/// Starts `traitortrack serve` on a free port of 127.0.0.1 against `url`;
-/// only the command line chooses its settings. Returns its base URL.
-fn spawn_server(servers: &mut Servers, bin: &Path, url: &str, name: &str) -> String {
-    let port = free_port();
-    let log = std::env::temp_dir().join(format!(
-        "traitortrack-concurrency-{}-{name}-{port}.log",
-        std::process::id()
-    ));
-    let log_file = std::fs::File::create(&log).expect("server log file");
-    let mut cmd = Command::new(bin);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("TRAITORTRACK_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.args([
-        "serve",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--database",
-        url,
-    ])
-    .env("TRAITORTRACK_LOG", "warn")
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(log_file);
-    let child = cmd.spawn().expect("start traitortrack serve");
-    servers.children.push((child, log));
-    format!("http://127.0.0.1:{port}")
-}
-
-/// Waits until every server answers /readyz, or fails with its log.
-async fn wait_ready(servers: &mut Servers, bases: &[String]) {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .expect("http client");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for (i, base) in bases.iter().enumerate() {
-        loop {
-            let ready = http
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == StatusCode::OK);
-            if ready {
-                break;
-            }
-            if let Ok(Some(exit)) = servers.children[i].0.try_wait() {
-                panic!("server {base} exited ({exit}): {}", servers.log(i));
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server {base} not ready within 30 s: {}",
-                servers.log(i)
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_clients_one_parent_across_two_processes() {
     let Some(url) = fresh_postgres_url().await else {
@@ -517,14 +423,11 @@ async fn fifty_clients_one_parent_across_two_processes() {
     let s = TestServer::start_with(settings(&url)).await;
     let ws = workers(&s, STATIONS, CLIENTS / STATIONS).await;
 
-    let mut servers = Servers {
-        children: Vec::new(),
-    };
-    let bases = vec![
-        spawn_server(&mut servers, &bin, &url, "a"),
-        spawn_server(&mut servers, &bin, &url, "b"),
+    let servers = [
+        ServerProcess::start(bin.clone(), &url).await,
+        ServerProcess::start(bin, &url).await,
     ];
-    wait_ready(&mut servers, &bases).await;
+    let bases: Vec<String> = servers.iter().map(ServerProcess::base).collect();
 
     let events = children("C", EVENTS)
         .into_iter()
