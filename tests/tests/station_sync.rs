@@ -37,6 +37,8 @@ fn open_station(base: &str, key: &str, max_bytes: Option<u64>) -> Arc<Station> {
         station_key: key.to_string(),
         data_dir: dir,
         outbox_max_bytes: max_bytes,
+        language: "en".into(),
+        scanner: None,
     };
     Station::open(&config, Sounds::silent()).expect("open station")
 }
@@ -349,6 +351,8 @@ async fn the_scan_flow_opens_switches_and_remembers_parents(backend: Backend) {
         station_key: site.key.clone(),
         data_dir: dir.clone(),
         outbox_max_bytes: None,
+        language: "en".into(),
+        scanner: None,
     };
     let station = Station::open(&config, Sounds::silent()).expect("open");
     let worker = ravi(&station).await;

@@ -39,7 +39,7 @@ pub const KEYBOARD_USAGE: u16 = 0x06;
 const SCANNER_VENDORS: [u16; 4] = [0x0c2e, 0x05e0, 0x05f9, 0x1eab];
 
 /// A HID device the station could read scans from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DeviceInfo {
     pub vendor_id: u16,
     pub product_id: u16,

@@ -18,7 +18,8 @@ use crate::workers::Worker;
 const OPEN_PARENT: &str = "open_parent";
 
 /// What one scan did, for the screen.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FlowOutcome {
     /// A parent code: this parent is now open, as the station knows it.
     ParentOpened { parent: ParentState },

@@ -136,7 +136,7 @@ pub struct KnownParent {
 }
 
 /// A scan the server refused, waiting for a worker to acknowledge it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Attention {
     pub id: Uuid,
     pub worker: String,
@@ -144,6 +144,7 @@ pub struct Attention {
     pub parent: Option<String>,
     pub child: Option<String>,
     pub bill: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
     pub scanned_at: OffsetDateTime,
     pub code: String,
     pub message: String,

@@ -30,9 +30,31 @@ pub struct StationConfig {
     /// Caps the outbox file; past it new scans are refused with a clear error.
     #[serde(default)]
     pub outbox_max_bytes: Option<u64>,
+    /// The screen language: "en" or "hi".
+    #[serde(default = "default_language")]
+    pub language: String,
+    /// The scanner to read (vendor, product); none means the first scanner found.
+    #[serde(default)]
+    pub scanner: Option<(u16, u16)>,
+}
+
+fn default_language() -> String {
+    "en".into()
 }
 
 impl StationConfig {
+    /// Settings for a station of this server, with the defaults for the rest.
+    pub fn new(server_url: &str, station_key: &str, data_dir: PathBuf) -> StationConfig {
+        StationConfig {
+            server_url: server_url.to_string(),
+            station_key: station_key.to_string(),
+            data_dir,
+            outbox_max_bytes: None,
+            language: default_language(),
+            scanner: None,
+        }
+    }
+
     pub fn path(data_dir: &Path) -> PathBuf {
         data_dir.join("station.json")
     }
@@ -77,7 +99,8 @@ impl StationConfig {
 }
 
 /// The outcome of one worker action, as the screen and the speaker show it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Verdict {
     /// The server applied it (green). For a link or undo, the parent after it.
     Applied {
@@ -498,6 +521,8 @@ mod tests {
             station_key: "secret".into(),
             data_dir: dir.clone(),
             outbox_max_bytes: None,
+            language: "hi".into(),
+            scanner: Some((0x0c2e, 0x0b61)),
         };
         config.save().expect("save");
         assert_eq!(StationConfig::load(&dir).expect("load"), Some(config));

@@ -10,8 +10,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::{watch, Mutex, Notify};
 use traitortrack_protocol::{
-    ErrorBody, Event, EventBatch, EventResult, EventResults, LoginRequest, LoginResponse,
-    StationSettings,
+    Bill, CloseBill, CreateBill, ErrorBody, Event, EventBatch, EventResult, EventResults,
+    LoginRequest, LoginResponse, StationSettings,
 };
 
 use crate::outbox::{Outbox, OutboxError};
@@ -113,6 +113,44 @@ impl ServerLink {
         answer(resp).await
     }
 
+    async fn with_token<T: serde::de::DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+        token: &str,
+    ) -> Result<T, SendError> {
+        let resp = req
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| SendError::Unreachable(e.to_string()))?;
+        answer(resp).await
+    }
+
+    /// A bill as the server has it (billing needs a worker logged in online).
+    pub async fn bill(&self, token: &str, code: &str) -> Result<Bill, SendError> {
+        let url = format!("{}/api/v1/bills/{}", self.base, encode_path(code));
+        self.with_token(self.http.get(url), token).await
+    }
+
+    pub async fn create_bill(&self, token: &str, bill: &CreateBill) -> Result<Bill, SendError> {
+        let url = format!("{}/api/v1/bills", self.base);
+        self.with_token(self.http.post(url).json(bill), token).await
+    }
+
+    pub async fn close_bill(
+        &self,
+        token: &str,
+        code: &str,
+        reason: Option<&str>,
+    ) -> Result<Bill, SendError> {
+        let url = format!("{}/api/v1/bills/{}/close", self.base, encode_path(code));
+        let body = CloseBill {
+            reason: reason.map(str::to_string),
+        };
+        self.with_token(self.http.post(url).json(&body), token)
+            .await
+    }
+
     /// True when the server answers its health probe within a second.
     pub async fn reachable(&self) -> bool {
         self.http
@@ -122,6 +160,16 @@ impl ServerLink {
             .await
             .is_ok_and(|r| r.status().is_success())
     }
+}
+
+/// Escapes a code for a URL path (codes are normalised, but a typed one may not be).
+fn encode_path(code: &str) -> String {
+    code.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 async fn answer<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, SendError> {
@@ -153,7 +201,7 @@ async fn answer<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Resu
 }
 
 /// What the status bar shows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SyncStatus {
     pub online: bool,
     pub unsent: u64,

@@ -10,13 +10,16 @@ use crate::outbox::{KnownWorker, Outbox, OutboxError};
 use crate::sync::{blocking, SendError, ServerLink};
 
 /// The worker at the station.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Worker {
     pub username: String,
     pub role: Role,
     pub dispatch_area: Option<String>,
     /// False when logged in from the verifier, with the server unreachable.
     pub online: bool,
+    /// The server session of an online login (for billing); never shown.
+    #[serde(skip)]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +83,7 @@ pub async fn login(
                 role: answer.user.role,
                 dispatch_area: answer.user.dispatch_area,
                 online: true,
+                token: Some(answer.token),
             })
         }
         Err(SendError::Refused { status: 401, .. }) => Err(LoginError::BadCredentials),
@@ -103,6 +107,7 @@ pub async fn login(
                 username: known.username,
                 dispatch_area: known.dispatch_area,
                 online: false,
+                token: None,
             })
         }
     }

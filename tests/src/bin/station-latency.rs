@@ -50,6 +50,8 @@ async fn main() -> anyhow::Result<()> {
         station_key: key,
         data_dir: data_dir.clone(),
         outbox_max_bytes: None,
+        language: "en".into(),
+        scanner: None,
     };
     let station = Station::open(&config, Sounds::silent())?;
     let worker = station.login("ravi", PASSWORD).await?;
