@@ -246,6 +246,41 @@ impl Tx {
     }
 }
 
+impl Tx {
+    /// Locks the given codes for the rest of the transaction, in one global
+    /// order, so transactions that share codes queue instead of deadlocking.
+    /// A no-op on SQLite, where one writer runs at a time.
+    pub async fn lock_codes<'a>(
+        &mut self,
+        codes: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), sqlx::Error> {
+        let On::Pg(t) = &mut self.inner else {
+            return Ok(());
+        };
+        let mut keys: Vec<i64> = codes.into_iter().map(code_key).collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        sqlx::query("SELECT traitortrack_lock_keys($1)")
+            .bind(&keys)
+            .execute(&mut **t)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A stable 64-bit key for a code (FNV-1a): the same in every server process.
+fn code_key(code: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in code.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash as i64
+}
+
 /// True when the error is a unique-constraint violation.
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()

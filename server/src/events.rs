@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use rand::Rng;
-use traitortrack_protocol::{Event, EventResult, EventStatus, EventType, MAX_EVENTS_PER_REQUEST};
+use traitortrack_protocol::{
+    normalize, Event, EventResult, EventStatus, EventType, MAX_EVENTS_PER_REQUEST,
+};
 
 use crate::audit::Actor;
 use crate::bills;
@@ -68,6 +70,12 @@ async fn try_batch(
     now: Ts,
 ) -> Result<Vec<EventResult>> {
     let mut tx = db.begin().await?;
+    let codes: Vec<String> = events
+        .iter()
+        .flat_map(|ev| [&ev.parent, &ev.child, &ev.bill])
+        .filter_map(|c| c.as_deref().and_then(|c| normalize(c).ok()))
+        .collect();
+    tx.lock_codes(codes.iter().map(String::as_str)).await?;
     let mut workers: HashMap<&str, Result<User>> = HashMap::new();
     let mut results = Vec::with_capacity(events.len());
     let today = counters::scans_on(counters::day_of(now.time(), settings.utc_offset));

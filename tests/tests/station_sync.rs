@@ -199,7 +199,7 @@ async fn a_full_outbox_refuses_new_scans_and_keeps_the_earlier_ones(backend: Bac
     let Some(mut site) = site(backend).await else {
         return;
     };
-    let station = open_station(&site.server.base(), &site.key, Some(96 * 1024));
+    let station = open_station(&site.server.base(), &site.key, Some(192 * 1024));
     let worker = ravi(&station).await;
     site.server.stop();
     let mut kept = 0usize;

@@ -844,7 +844,7 @@ mod tests {
 
     #[test]
     fn a_full_outbox_refuses_the_scan_and_keeps_the_earlier_ones() {
-        let outbox = Outbox::open(&temp_path("full"), Some(64 * 1024)).expect("open");
+        let outbox = Outbox::open(&temp_path("full"), Some(160 * 1024)).expect("open");
         let mut kept = 0;
         let mut refused = None;
         for i in 0..10_000 {

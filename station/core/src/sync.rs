@@ -29,6 +29,8 @@ pub enum SendError {
     Unreachable(String),
     #[error("The server is busy (answer {status}). Trying again soon.")]
     Busy { status: u16 },
+    #[error("The server is slow to answer. Trying again soon.")]
+    TimedOut,
     #[error("{message}")]
     Refused {
         status: u16,
@@ -40,6 +42,14 @@ pub enum SendError {
 }
 
 impl SendError {
+    fn from_request(e: reqwest::Error) -> SendError {
+        if e.is_timeout() && !e.is_connect() {
+            SendError::TimedOut
+        } else {
+            SendError::Unreachable(e.to_string())
+        }
+    }
+
     /// True when the server answered nothing at all.
     pub fn is_unreachable(&self) -> bool {
         matches!(self, SendError::Unreachable(_))
@@ -81,7 +91,7 @@ impl ServerLink {
             .json(body)
             .send()
             .await
-            .map_err(|e| SendError::Unreachable(e.to_string()))?;
+            .map_err(SendError::from_request)?;
         answer(resp).await
     }
 
@@ -109,7 +119,7 @@ impl ServerLink {
             .header("x-station-key", &self.key)
             .send()
             .await
-            .map_err(|e| SendError::Unreachable(e.to_string()))?;
+            .map_err(SendError::from_request)?;
         answer(resp).await
     }
 
@@ -122,7 +132,7 @@ impl ServerLink {
             .bearer_auth(token)
             .send()
             .await
-            .map_err(|e| SendError::Unreachable(e.to_string()))?;
+            .map_err(SendError::from_request)?;
         answer(resp).await
     }
 
@@ -174,10 +184,7 @@ fn encode_path(code: &str) -> String {
 
 async fn answer<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, SendError> {
     let status = resp.status();
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| SendError::Unreachable(e.to_string()))?;
+    let bytes = resp.bytes().await.map_err(SendError::from_request)?;
     if status.is_success() {
         return serde_json::from_slice(&bytes).map_err(|e| SendError::BadAnswer(e.to_string()));
     }

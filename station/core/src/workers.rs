@@ -88,7 +88,12 @@ pub async fn login(
         }
         Err(SendError::Refused { status: 401, .. }) => Err(LoginError::BadCredentials),
         Err(SendError::Refused { message, .. }) => Err(LoginError::Refused(message)),
-        Err(SendError::Unreachable(_) | SendError::Busy { .. } | SendError::BadAnswer(_)) => {
+        Err(
+            SendError::Unreachable(_)
+            | SendError::Busy { .. }
+            | SendError::TimedOut
+            | SendError::BadAnswer(_),
+        ) => {
             let ob = std::sync::Arc::clone(outbox);
             let lookup = name.clone();
             let Some(known) = blocking(move || ob.known_worker(&lookup)).await? else {
