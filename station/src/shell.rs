@@ -154,7 +154,8 @@ impl Shell {
     pub async fn start_scanner(self: &Arc<Self>, app: &AppHandle) {
         let mut inner = self.inner.lock().await;
         if let Some(old) = inner.reader.take() {
-            old.stop();
+            // Joining the old reader thread blocks; keep it off the async threads.
+            tauri::async_runtime::spawn_blocking(move || old.stop());
         }
         let choice = match inner.config.as_ref().and_then(|c| c.scanner) {
             Some((vid, pid)) => DeviceChoice::VidPid(vid, pid),
