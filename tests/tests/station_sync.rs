@@ -105,6 +105,14 @@ async fn one_station_fills_a_parent(backend: Backend) {
         }
     );
     assert_eq!(v.tone(), Tone::Error);
+    assert!(
+        station
+            .needs_attention()
+            .await
+            .expect("attention")
+            .is_empty(),
+        "a refusal the worker saw on screen needs no second look"
+    );
     // Refused here before any network: a parent code in the child slot.
     let v = station.link(&worker, "SB00001", "SB00002").await;
     assert!(

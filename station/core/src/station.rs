@@ -406,6 +406,16 @@ impl Station {
         let outbox = Arc::clone(&self.outbox);
         if let Ok(Some(stored)) = blocking(move || outbox.get(id)).await {
             if let Some(result) = stored.result {
+                if result.status == EventStatus::Rejected {
+                    // The worker sees this refusal now: it needs no second look
+                    // (only refusals found later wait for acknowledgement).
+                    let outbox = Arc::clone(&self.outbox);
+                    let now = OffsetDateTime::now_utc();
+                    if let Err(e) = blocking(move || outbox.acknowledge(id, now)).await {
+                        tracing::warn!(error = %e, "refusal not marked as seen");
+                    }
+                    self.syncer.nudge();
+                }
                 return verdict_of(result);
             }
         }

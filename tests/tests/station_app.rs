@@ -1,0 +1,1062 @@
+//! The real station app, end to end: the `traitortrack-station` binary under
+//! Xvfb, driven through tauri-driver and WebKitWebDriver (the W3C WebDriver
+//! protocol over plain HTTP), against a real `traitortrack serve` on SQLite.
+//!
+//! What a worker sees is asserted by element text and classes (the stable ids
+//! of `station-ui/README.md`): first-run setup, a dispatcher's login, a parent
+//! and 30 children typed as scanner bursts (complete), the 31st (full),
+//! "Remove last scan", the server stopped (yellow, unsent count rises) and
+//! back (count drops to 0), and a biller's bill from open to close. Every
+//! screen is saved as a PNG; the folder is printed.
+//!
+//! Needs Xvfb, WebKitWebDriver (webkit2gtk-driver) and tauri-driver
+//! (`cargo install tauri-driver --locked`). Outside CI a missing one is a
+//! skip with a note; with `CI` set it is a failure. The app binary is
+//! `TRAITORTRACK_STATION_BIN`, or built here with `cargo build --workspace`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use traitortrack_protocol::Role;
+use traitortrack_tests::process::ServerProcess;
+use traitortrack_tests::{fresh_sqlite_url, server_binary, settings, TestServer, PASSWORD};
+
+/// The longest any one wait on the screen may take.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The W3C key for Enter (a scanner's suffix).
+const ENTER: &str = "\u{E007}";
+
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+// ------------------------------------------------------------ the tools
+
+/// A tool this test cannot run without: a skip outside CI, a failure in CI.
+fn unavailable(what: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set and the station app test cannot run: {what}");
+    }
+    eprintln!("skipping the station app test: {what}");
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|p| p.join(name))
+        .find(|p| p.is_file())
+}
+
+fn tauri_driver() -> Option<PathBuf> {
+    if let Some(p) = on_path("tauri-driver") {
+        return Some(p);
+    }
+    let mut homes = Vec::new();
+    if let Some(c) = std::env::var_os("CARGO_HOME") {
+        homes.push(PathBuf::from(c));
+    }
+    if let Some(h) = std::env::var_os("HOME") {
+        homes.push(PathBuf::from(h).join(".cargo"));
+    }
+    homes
+        .into_iter()
+        .map(|h| h.join("bin").join("tauri-driver"))
+        .find(|p| p.is_file())
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The station app binary: `TRAITORTRACK_STATION_BIN`, or the workspace's
+/// debug build, brought up to date with `cargo build --workspace` (the same
+/// target folder as this test) when it is missing or older than its sources.
+fn station_binary() -> Result<PathBuf, String> {
+    if let Some(bin) = std::env::var_os("TRAITORTRACK_STATION_BIN") {
+        let bin = PathBuf::from(bin);
+        return if bin.is_file() {
+            Ok(bin)
+        } else {
+            Err(format!(
+                "TRAITORTRACK_STATION_BIN={} is no file",
+                bin.display()
+            ))
+        };
+    }
+    // target/debug/deps/station_app-HASH -> target/debug/traitortrack-station
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let debug = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("no target folder above the test binary")?;
+    let bin = debug.join("traitortrack-station");
+    let root = workspace_root();
+    let sources = [
+        "station-ui",
+        "station/src",
+        "station/core/src",
+        "station/capabilities",
+    ]
+    .iter()
+    .map(|d| newest(&root.join(d)))
+    .chain(
+        [
+            "station/tauri.conf.json",
+            "station/Cargo.toml",
+            "Cargo.lock",
+        ]
+        .iter()
+        .map(|f| newest(&root.join(f))),
+    )
+    .max()
+    .flatten();
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+    if let (Some(built), Some(sources)) = (built, sources) {
+        if built >= sources {
+            return Ok(bin);
+        }
+    }
+    // Only when needed: `cargo build` and `cargo test` resolve features
+    // differently, so each rebuilds a few crates after the other.
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO"))
+        .args(["build", "--workspace", "--locked", "--manifest-path"])
+        .arg(workspace_root().join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", debug.parent().unwrap_or(debug))
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cargo build did not run: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo build --workspace failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    eprintln!(
+        "station app: cargo build --workspace took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!("{} was not built", bin.display()))
+    }
+}
+
+/// The newest modification time of a file or of anything under a folder.
+fn newest(path: &Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .flatten()
+        .filter_map(|e| newest(&e.path()))
+        .max()
+}
+
+/// A child process stopped with SIGTERM when dropped (never SIGKILL: a killed
+/// tauri-driver orphans WebKitWebDriver, which then holds pipes open).
+struct Terminated {
+    name: &'static str,
+    child: Child,
+}
+
+impl Terminated {
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Terminated {
+    fn drop(&mut self) {
+        if self.exited().is_some() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.exited().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!(
+            "{} (pid {}) did not stop within 10 s of SIGTERM",
+            self.name,
+            self.child.id()
+        );
+    }
+}
+
+/// An X server of our own on a free display number.
+fn start_xvfb() -> Result<(Terminated, String), String> {
+    let xvfb = on_path("Xvfb").ok_or("Xvfb is not installed (apt-get install xvfb)")?;
+    for n in 90..190u32 {
+        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+        if Path::new(&format!("/tmp/.X{n}-lock")).exists() || socket.exists() {
+            continue;
+        }
+        let child = Command::new(&xvfb)
+            .args([
+                &format!(":{n}"),
+                "-screen",
+                "0",
+                "1366x768x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("Xvfb did not start: {e}"))?;
+        let mut x = Terminated {
+            name: "Xvfb",
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if socket.exists() {
+                return Ok((x, format!(":{n}")));
+            }
+            if x.exited().is_some() {
+                break; // taken meanwhile: try the next number
+            }
+            if Instant::now() > deadline {
+                return Err(format!("Xvfb :{n} did not come up within 10 s"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Err("no free X display number in :90..:189".into())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+// ------------------------------------------------------------ WebDriver
+
+struct Driver {
+    http: reqwest::Client,
+    base: String,
+    session: Option<String>,
+    shots: PathBuf,
+    shot_count: u32,
+    started: Instant,
+    /// The last burst sent, until a wait sees its result.
+    last_scan: Option<String>,
+    /// Bursts the app took as typing (keys too slow) and that were sent again.
+    resent: Vec<String>,
+}
+
+impl Driver {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        match self.try_call(method.clone(), path, body).await {
+            Ok(v) => v,
+            Err(e) => panic!("WebDriver {method} {path}: {e}"),
+        }
+    }
+
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let url = match &self.session {
+            Some(id) => format!("{}/session/{id}{path}", self.base),
+            None => format!("{}{path}", self.base),
+        };
+        let mut req = self
+            .http
+            .request(method, url)
+            .timeout(Duration::from_secs(60));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let value: Value = resp.json().await.map_err(|e| e.to_string())?;
+        if status.is_success() {
+            Ok(value["value"].clone())
+        } else {
+            Err(format!("{status}: {value}"))
+        }
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        found[ELEMENT_KEY]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element id for {css}: {found}"))
+            .to_string()
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    /// Types into a form field as a person would (WebDriver element send keys).
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/clear"),
+            Some(json!({})),
+        )
+        .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    /// A keyboard-wedge scanner: the code and Enter as one burst of key
+    /// events into whatever has focus (the always-focused scan input).
+    async fn scan(&mut self, code: &str) {
+        self.last_scan = Some(code.to_string());
+        self.burst(code).await;
+    }
+
+    async fn burst(&self, code: &str) {
+        let mut actions = Vec::new();
+        for c in code.chars().map(String::from).chain([ENTER.to_string()]) {
+            actions.push(json!({"type": "keyDown", "value": c}));
+            actions.push(json!({"type": "keyUp", "value": c}));
+        }
+        self.call(
+            reqwest::Method::POST,
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "scanner", "actions": actions}]})),
+        )
+        .await;
+        self.call(reqwest::Method::DELETE, "/actions", None).await;
+    }
+
+    /// Runs an async script: it ends by calling `done(value)`.
+    async fn js_async(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/async",
+            Some(json!({
+                "script": format!("const done = arguments[arguments.length - 1];\n{script}"),
+                "args": [],
+            })),
+        )
+        .await
+    }
+
+    /// One key pressed and let go, into whatever has focus.
+    async fn press(&self, key: &str) {
+        self.call(
+            reqwest::Method::POST,
+            "/actions",
+            Some(
+                json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                    {"type": "keyDown", "value": key},
+                    {"type": "keyUp", "value": key},
+                ]}]}),
+            ),
+        )
+        .await;
+        self.call(reqwest::Method::DELETE, "/actions", None).await;
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    /// Everything a worker sees that this test checks, in one look.
+    async fn look(&self) -> Value {
+        self.js(LOOK).await
+    }
+
+    /// Waits (at most [`WAIT`]) until `ok` holds for what is on screen.
+    ///
+    /// A burst whose keys came more than 50 ms apart (a loaded machine) is
+    /// rightly taken as a person typing: the "type a code" box opens with
+    /// it. Then the box is closed with Escape and the burst sent again, at
+    /// most three times per scan, each noted in the output.
+    async fn wait_for(&mut self, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        let mut start = Instant::now();
+        let mut tries = 0;
+        loop {
+            let seen = self.look().await;
+            if let Some(code) = self.last_scan.clone() {
+                if seen["typing"] == code.as_str() && tries < 3 {
+                    tries += 1;
+                    eprintln!(
+                        "[{:6.1} s] burst {code} was taken as typing (slow keys): Escape, sent again",
+                        self.started.elapsed().as_secs_f64()
+                    );
+                    self.resent.push(code.clone());
+                    self.press("\u{E00C}").await;
+                    let closed = Instant::now();
+                    while self.look().await["focused"] != "scan-input" {
+                        assert!(closed.elapsed() < WAIT, "the type box did not close");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    self.burst(&code).await;
+                    start = Instant::now();
+                    continue;
+                }
+            }
+            if ok(&seen) {
+                self.last_scan = None;
+                eprintln!(
+                    "[{:6.1} s] {what} ({} ms)",
+                    self.started.elapsed().as_secs_f64(),
+                    start.elapsed().as_millis()
+                );
+                return seen;
+            }
+            if start.elapsed() > WAIT {
+                let shot = self.shot(&format!("FAILED-{}", slug(what))).await;
+                panic!(
+                    "not seen within {WAIT:?}: {what}\nscreen: {}\nscreenshot: {}",
+                    serde_json::to_string_pretty(&seen).unwrap_or_default(),
+                    shot.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Saves the window as `NN-name.png` and returns its path.
+    async fn shot(&mut self, name: &str) -> PathBuf {
+        self.shot_count += 1;
+        let path = self
+            .shots
+            .join(format!("{:02}-{}.png", self.shot_count, slug(name)));
+        // The window is captured as last painted: let two frames pass first.
+        let _ = self
+            .try_call(
+                reqwest::Method::POST,
+                "/execute/async",
+                Some(json!({
+                    "script": "const done = arguments[0]; \
+                               requestAnimationFrame(() => requestAnimationFrame(() => done(null)));",
+                    "args": [],
+                })),
+            )
+            .await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        match self
+            .try_call(reqwest::Method::GET, "/screenshot", None)
+            .await
+        {
+            Ok(Value::String(b64)) => match base64_decode(&b64) {
+                Some(png) => std::fs::write(&path, png).expect("write screenshot"),
+                None => eprintln!("screenshot {name}: not base64"),
+            },
+            other => eprintln!("screenshot {name}: {other:?}"),
+        }
+        eprintln!("screenshot: {}", path.display());
+        path
+    }
+}
+
+fn slug(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s.split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+        .chars()
+        .take(60)
+        .collect()
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0u32;
+    for b in text.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' | b'\n' | b'\r' => continue,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// One look at the screen (by the ids in station-ui/README.md).
+const LOOK: &str = r#"
+const q = (s) => document.querySelector(s);
+const txt = (s) => { const e = q(s); return e ? e.textContent.trim() : null; };
+const shown = (s) => { const e = q(s); return !!e && !e.hidden && !e.closest('[hidden]'); };
+const cls = (s) => { const e = q(s); return e ? e.className : null; };
+return {
+  screen: document.body.dataset.screen || null,
+  online: shown('#st-online') ? txt('#st-online') : null, online_class: cls('#st-online'),
+  unsent: shown('#st-unsent') ? txt('#st-unsent') : null, unsent_class: cls('#st-unsent'),
+  worker: txt('#st-worker'),
+  attention: shown('#st-attention') ? txt('#st-attention') : null,
+  setup_error: shown('#setup-error') ? txt('#setup-error') : null,
+  login_error: shown('#login-error') ? txt('#login-error') : null,
+  scan_box: shown('#scan-box') ? txt('#scan-label') : null,
+  focused: document.activeElement ? document.activeElement.id : null,
+  typing: shown('#type-form') ? q('#type-code').value : null,
+  prompt: txt('#prompt-text'),
+  parent: shown('#parent-card') ? txt('#parent-code') : null,
+  counter: shown('#parent-card') ? txt('#counter') : null,
+  parent_complete: !!q('#parent-card') && q('#parent-card').classList.contains('complete'),
+  colour: shown('#feedback') ? (q('#feedback').dataset.colour || null) : null,
+  title: shown('#feedback') ? txt('#feedback-title') : null,
+  code: shown('#feedback-code') ? txt('#feedback-code') : null,
+  detail: shown('#feedback-detail') ? txt('#feedback-detail') : null,
+  session: Array.from(document.querySelectorAll('#session li')).map((li) => li.className + ':' + li.textContent.trim()),
+  undo: shown('#btn-undo') ? (q('#btn-undo').disabled ? 'disabled' : 'enabled') : null,
+  celebrate: shown('#celebrate') ? txt('#celebrate-title') + ' | ' + txt('#celebrate-code') : null,
+  bill: shown('#bill-code-shown') ? txt('#bill-code-shown') : null,
+  bill_status: txt('#bill-status'),
+  bill_counter: txt('#bill-counter'),
+  bill_children: txt('#bill-children'),
+  bill_parents: Array.from(document.querySelectorAll('#bill-parents li')).map((li) => (li.className ? li.className + ':' : '') + li.textContent.trim()),
+  bill_colour: shown('#bill-feedback') ? (q('#bill-feedback').dataset.colour || null) : null,
+  bill_title: shown('#bill-feedback') ? txt('#bill-feedback-title') : null,
+  bill_code: shown('#bill-feedback-code') ? txt('#bill-feedback-code') : null,
+  bill_error: shown('#bill-error') ? txt('#bill-error') : null,
+  close_form: shown('#close-form'),
+  close_reason: shown('#close-reason'),
+  close_error: shown('#close-error') ? txt('#close-error') : null,
+  bill_note: shown('#bill-note') ? txt('#bill-note') : null,
+};
+"#;
+
+fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or("")
+}
+
+// ------------------------------------------------------------ the scenario
+
+/// Children of a parent as the server has them.
+async fn children_of(admin: &TestServer, parent: &str) -> Vec<String> {
+    let (status, bag) = admin
+        .get(&admin.admin_token, &format!("/api/v1/bags/{parent}"))
+        .await;
+    assert_eq!(status, 200, "{bag}");
+    bag["children"]
+        .as_array()
+        .expect("children")
+        .iter()
+        .map(|c| c["code"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn station_app_end_to_end() {
+    let t0 = Instant::now();
+    let Some(native) = on_path("WebKitWebDriver") else {
+        return unavailable("WebKitWebDriver is not installed (apt-get install webkit2gtk-driver)");
+    };
+    let Some(tauri_driver) = tauri_driver() else {
+        return unavailable("tauri-driver is not installed (cargo install tauri-driver --locked)");
+    };
+    let (_xvfb, display) = match start_xvfb() {
+        Ok(x) => x,
+        Err(e) => return unavailable(&e),
+    };
+    let app = match station_binary() {
+        Ok(bin) => bin,
+        Err(e) => panic!("the station app binary: {e}"),
+    };
+
+    // The server: an admin helper in process, the real server as a process.
+    let url = fresh_sqlite_url();
+    let admin = TestServer::start_with(settings(&url)).await;
+    admin
+        .add_user("ravi", Role::Dispatcher, Some("north"))
+        .await;
+    admin.add_user("bina", Role::Biller, None).await;
+    let key = admin.station("dock-1").await;
+    let mut server = ServerProcess::start(server_binary!(), &url).await;
+
+    // The app's own folder, screenshots, a silent sound card.
+    let run = std::env::temp_dir().join(format!("tt-station-app-{}", uuid::Uuid::now_v7()));
+    let data = run.join("station-data");
+    std::fs::create_dir_all(&data).expect("station data dir");
+    let shots = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(t) => PathBuf::from(t).join("station-screens"),
+        None => run.join("screens"),
+    };
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    let alsa = run.join("alsa.conf");
+    std::fs::write(
+        &alsa,
+        "</usr/share/alsa/alsa.conf>\npcm.!default { type null }\nctl.!default { type hw card 0 }\n",
+    )
+    .expect("alsa config");
+    eprintln!("station app: screenshots in {}", shots.display());
+
+    // tauri-driver, and WebKitWebDriver behind it, on loopback ports of our own.
+    let port = free_port();
+    let native_port = free_port();
+    let driver_log = run.join("tauri-driver.log");
+    let log = std::fs::File::create(&driver_log).expect("driver log");
+    let child = Command::new(&tauri_driver)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native_port.to_string(),
+            "--native-host",
+            "127.0.0.1",
+            "--native-driver",
+        ])
+        .arg(&native)
+        .env("DISPLAY", &display)
+        .env("TRAITORTRACK_STATION_DATA", &data)
+        .env("TRAITORTRACK_LOG", "info")
+        .env("ALSA_CONFIG_PATH", &alsa)
+        .env_remove("WAYLAND_DISPLAY")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start tauri-driver");
+    let mut tauri_driver = Terminated {
+        name: "tauri-driver",
+        child,
+    };
+
+    let mut wd = Driver {
+        http: reqwest::Client::new(),
+        base: format!("http://127.0.0.1:{port}"),
+        session: None,
+        shots: shots.clone(),
+        shot_count: 0,
+        started: t0,
+        last_scan: None,
+        resent: Vec::new(),
+    };
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if wd
+            .try_call(reqwest::Method::GET, "/status", None)
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        if let Some(exit) = tauri_driver.exited() {
+            panic!(
+                "tauri-driver exited ({exit}): {}",
+                std::fs::read_to_string(&driver_log).unwrap_or_default()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tauri-driver did not answer on 127.0.0.1:{port} within {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let session = wd
+        .try_call(
+            reqwest::Method::POST,
+            "/session",
+            Some(json!({"capabilities": {"alwaysMatch": {
+                "browserName": "wry",
+                "tauri:options": {"application": app.display().to_string()},
+            }}})),
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "no WebDriver session: {e}\n{}",
+                std::fs::read_to_string(&driver_log).unwrap_or_default()
+            )
+        });
+    wd.session = Some(
+        session["sessionId"]
+            .as_str()
+            .expect("sessionId")
+            .to_string(),
+    );
+    eprintln!(
+        "[{:6.1} s] app started under {display}",
+        t0.elapsed().as_secs_f64()
+    );
+    let guard = Session {
+        base: wd.base.clone(),
+        id: wd.session.clone().unwrap_or_default(),
+    };
+
+    // 1. First run: server address and station key, Connect -> login.
+    let seen = wd
+        .wait_for("first-run setup screen", |v| v["screen"] == "setup")
+        .await;
+    assert_eq!(seen["online"], Value::Null, "no status pills before set-up");
+    wd.shot("setup").await;
+    wd.type_into("#setup-server", &server.base()).await;
+    wd.type_into("#setup-key", &key).await;
+    wd.shot("setup-filled").await;
+    wd.click("#btn-setup").await;
+    wd.wait_for("scanner step of the first run", |v| {
+        v["screen"] == "setup_scanner"
+    })
+    .await;
+    wd.shot("setup-scanner").await;
+    wd.click("#btn-setup-finish").await;
+    let seen = wd
+        .wait_for("login screen, online", |v| {
+            v["screen"] == "login" && s(v, "online") == "Online"
+        })
+        .await;
+    assert_eq!(s(&seen, "unsent"), "All sent");
+    assert!(s(&seen, "online_class").contains("good"), "{seen}");
+    assert_eq!(s(&seen, "worker"), "Nobody logged in");
+    wd.shot("login").await;
+
+    // 2. A wrong password, then the dispatcher.
+    wd.type_into("#login-username", "ravi").await;
+    wd.type_into("#login-password", "wrong-password").await;
+    wd.click("#btn-login").await;
+    let seen = wd
+        .wait_for("login refused", |v| !v["login_error"].is_null())
+        .await;
+    assert_eq!(seen["screen"], "login");
+    wd.shot("login-wrong-password").await;
+    wd.type_into("#login-password", PASSWORD).await;
+    wd.click("#btn-login").await;
+    let seen = wd
+        .wait_for("dispatcher's scan screen", |v| {
+            v["screen"] == "scan" && s(v, "prompt") == "Scan a parent bag"
+        })
+        .await;
+    assert!(s(&seen, "worker").contains("ravi"), "{seen}");
+    wd.wait_for("scan input focused", |v| {
+        v["focused"] == "scan-input" && s(v, "scan_box") == "Ready for the scanner"
+    })
+    .await;
+    wd.shot("scan-empty").await;
+
+    // 3. A parent and 30 children as scanner bursts.
+    let t_scan = Instant::now();
+    wd.scan("SB00001").await;
+    let seen = wd
+        .wait_for("parent opened", |v| {
+            v["parent"] == "SB00001" && v["colour"] == "green"
+        })
+        .await;
+    assert_eq!(s(&seen, "title"), "Parent bag opened");
+    assert_eq!(s(&seen, "counter"), "0 / 30");
+    assert_eq!(s(&seen, "prompt"), "Scan child bags");
+    wd.shot("parent-opened").await;
+    for i in 1..=29 {
+        let child = format!("C{i:04}");
+        wd.scan(&child).await;
+        let want = format!("{i} / 30");
+        let seen = wd
+            .wait_for(&format!("child {child}: {want}"), |v| {
+                v["counter"] == want.as_str() && v["code"] == child.as_str()
+            })
+            .await;
+        assert_eq!(seen["colour"], "green", "{seen}");
+        assert_eq!(s(&seen, "title"), "Added");
+        if i == 15 {
+            wd.shot("half-full").await;
+        }
+    }
+    wd.scan("C0030").await;
+    let seen = wd
+        .wait_for("bag full celebration", |v| !v["celebrate"].is_null())
+        .await;
+    assert_eq!(s(&seen, "celebrate"), "Bag full! | SB00001  30 / 30");
+    wd.shot("complete-celebration").await;
+    let seen = wd
+        .wait_for("after the celebration: next parent", |v| {
+            v["celebrate"].is_null() && s(v, "prompt") == "Scan a parent bag"
+        })
+        .await;
+    assert_eq!(seen["colour"], "green");
+    assert_eq!(s(&seen, "title"), "Parent bag full: 30 / 30");
+    wd.shot("complete").await;
+    eprintln!(
+        "parent + 30 children through the app: {:.1} s",
+        t_scan.elapsed().as_secs_f64()
+    );
+    assert_eq!(children_of(&admin, "SB00001").await.len(), 30);
+
+    // The 31st: the full parent closed itself, so first the worker is told
+    // to scan a parent; scanning the full parent again and then the 31st is
+    // refused as full.
+    wd.scan("C0031").await;
+    let seen = wd
+        .wait_for("31st with no parent open: red", |v| {
+            v["colour"] == "red" && v["code"] == "C0031"
+        })
+        .await;
+    assert_eq!(s(&seen, "title"), "First scan a parent bag");
+    wd.shot("31st-no-parent").await;
+    wd.scan("SB00001").await;
+    let seen = wd
+        .wait_for("full parent reopened: blue", |v| {
+            v["colour"] == "blue" && v["parent"] == "SB00001"
+        })
+        .await;
+    assert_eq!(s(&seen, "title"), "This parent bag is already full");
+    assert_eq!(s(&seen, "counter"), "30 / 30");
+    assert_eq!(seen["parent_complete"], true);
+    wd.shot("full-parent-again").await;
+    // The debouncer takes the same code twice within 1.5 s as one scan.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    wd.scan("C0031").await;
+    let seen = wd
+        .wait_for("31st refused: red full", |v| {
+            v["colour"] == "red" && v["code"] == "C0031" && s(v, "title").contains("full")
+        })
+        .await;
+    assert_eq!(s(&seen, "title"), "SB00001 is full: 30 of 30");
+    wd.shot("31st-full").await;
+    // What the status bar's "to check" badge holds now (reported, not judged).
+    let attention = wd
+        .js_async(
+            "window.__TAURI__.core.invoke('needs_attention').then(done, (e) => done({error: e}));",
+        )
+        .await;
+    eprintln!(
+        "needs attention after the refused 31st: badge {:?}, items {attention}",
+        seen["attention"]
+    );
+    assert_eq!(children_of(&admin, "SB00001").await.len(), 30);
+
+    // Remove last scan.
+    assert_eq!(seen["undo"], "enabled", "{seen}");
+    wd.click("#btn-undo").await;
+    let seen = wd
+        .wait_for("last scan removed", |v| {
+            v["counter"] == "29 / 30" && s(v, "title") == "Last scan removed"
+        })
+        .await;
+    assert_eq!(seen["colour"], "green");
+    wd.shot("removed-last-scan").await;
+    let left = children_of(&admin, "SB00001").await;
+    assert_eq!(left.len(), 29, "{left:?}");
+    assert!(!left.contains(&"C0030".to_string()), "{left:?}");
+
+    // 4. The server stops: scans are kept (yellow), the unsent count rises.
+    server.stop();
+    wd.scan("SB00002").await;
+    wd.wait_for("second parent opened offline", |v| {
+        v["parent"] == "SB00002" && v["counter"] == "0 / 30"
+    })
+    .await;
+    for i in 1..=5 {
+        let child = format!("D{i:04}");
+        wd.scan(&child).await;
+        let want = format!("{i} / 30");
+        let seen = wd
+            .wait_for(&format!("offline child {child}: yellow"), |v| {
+                v["counter"] == want.as_str() && v["code"] == child.as_str()
+            })
+            .await;
+        assert_eq!(seen["colour"], "yellow", "{seen}");
+        assert_eq!(s(&seen, "title"), "Saved, will send");
+    }
+    let seen = wd
+        .wait_for("offline, 5 waiting to send", |v| {
+            s(v, "online") == "Offline" && s(v, "unsent") == "5 waiting to send"
+        })
+        .await;
+    assert!(s(&seen, "online_class").contains("bad"), "{seen}");
+    assert!(s(&seen, "unsent_class").contains("warn"), "{seen}");
+    assert_eq!(s(&seen, "detail"), "5 waiting to send");
+    wd.shot("offline-unsent").await;
+
+    // The server is back: the count drops to 0.
+    let t_back = Instant::now();
+    server.resume().await;
+    let seen = wd
+        .wait_for("back online, all sent", |v| {
+            s(v, "online") == "Online" && s(v, "unsent") == "All sent"
+        })
+        .await;
+    assert!(s(&seen, "unsent_class").contains("good"), "{seen}");
+    eprintln!(
+        "outbox drained {:.1} s after the server came back",
+        t_back.elapsed().as_secs_f64()
+    );
+    wd.shot("back-online").await;
+    assert_eq!(children_of(&admin, "SB00002").await.len(), 5);
+
+    // 5. The biller: a new bill, parents on, one off and on again, closed.
+    wd.click("#btn-switch-worker").await;
+    wd.wait_for("login after switch worker", |v| v["screen"] == "login")
+        .await;
+    wd.type_into("#login-username", "bina").await;
+    wd.type_into("#login-password", PASSWORD).await;
+    wd.click("#btn-login").await;
+    let seen = wd
+        .wait_for("biller's billing screen", |v| {
+            v["screen"] == "billing" && v["bill"].is_null()
+        })
+        .await;
+    assert!(s(&seen, "worker").contains("bina"), "{seen}");
+    wd.shot("billing-no-bill").await;
+    wd.click("#btn-bill-new").await;
+    wd.type_into("#new-code", "BILL1").await;
+    wd.type_into("#new-capacity", "3").await;
+    wd.type_into("#new-destination", "Kanpur").await;
+    wd.type_into("#new-vehicle", "UP32 AB 1234").await;
+    wd.shot("billing-new-form").await;
+    wd.click("#btn-bill-create").await;
+    let seen = wd
+        .wait_for("bill BILL1 open", |v| v["bill"] == "BILL1")
+        .await;
+    assert_eq!(s(&seen, "bill_status"), "New");
+    assert_eq!(s(&seen, "bill_counter"), "0 / 3");
+    wd.wait_for("scan input focused on the open bill", |v| {
+        v["focused"] == "scan-input"
+    })
+    .await;
+    wd.shot("bill-open").await;
+    wd.scan("SB00001").await;
+    let seen = wd
+        .wait_for("SB00001 on the bill", |v| v["bill_counter"] == "1 / 3")
+        .await;
+    assert_eq!(seen["bill_colour"], "green", "{seen}");
+    wd.scan("SB00002").await;
+    let seen = wd
+        .wait_for("SB00002 on the bill", |v| v["bill_counter"] == "2 / 3")
+        .await;
+    assert_eq!(seen["bill_colour"], "green", "{seen}");
+    assert_eq!(s(&seen, "bill_title"), "Added to the bill");
+    assert_eq!(s(&seen, "bill_children"), "34");
+    wd.shot("bill-two-parents").await;
+    // Take SB00002 off (its row's Remove, then Yes).
+    let rows = wd.look().await["bill_parents"].clone();
+    let row = rows
+        .as_array()
+        .expect("bill rows")
+        .iter()
+        .position(|r| r.as_str().unwrap_or("").contains("SB00002"))
+        .unwrap_or_else(|| panic!("no SB00002 row: {rows}"));
+    wd.click(&format!(
+        "#bill-parents li:nth-child({}) [data-test=remove]",
+        row + 1
+    ))
+    .await;
+    wd.wait_for("remove asks first", |v| {
+        v["bill_parents"].to_string().contains("confirm:")
+    })
+    .await;
+    wd.shot("bill-remove-confirm").await;
+    wd.click("[data-test=remove-yes]").await;
+    let seen = wd
+        .wait_for("SB00002 off the bill", |v| v["bill_counter"] == "1 / 3")
+        .await;
+    assert_eq!(s(&seen, "bill_title"), "Taken off the bill");
+    wd.scan("SB00002").await;
+    wd.wait_for("SB00002 back on the bill", |v| v["bill_counter"] == "2 / 3")
+        .await;
+    // Close it (not full: a reason is asked).
+    wd.click("#btn-bill-close").await;
+    let seen = wd
+        .wait_for("close panel with reason", |v| v["close_form"] == true)
+        .await;
+    assert_eq!(seen["close_reason"], true, "{seen}");
+    wd.type_into("#close-reason", "Truck leaves now").await;
+    wd.shot("bill-close-reason").await;
+    wd.click("#btn-close-confirm").await;
+    let seen = wd
+        .wait_for("bill closed", |v| !v["bill_note"].is_null())
+        .await;
+    assert_eq!(s(&seen, "bill_note"), "Bill BILL1 closed");
+    wd.shot("bill-closed").await;
+    let (status, bill) = admin.get(&admin.admin_token, "/api/v1/bills/BILL1").await;
+    assert_eq!(status, 200, "{bill}");
+    assert_eq!(bill["status"], "closed", "{bill}");
+    assert_eq!(bill["parent_count"], 2, "{bill}");
+
+    drop(guard);
+    eprintln!(
+        "bursts the app took as typing and that were sent again: {} {:?}",
+        wd.resent.len(),
+        wd.resent
+    );
+    eprintln!(
+        "station app end to end: {:.1} s in all; screenshots in {}",
+        t0.elapsed().as_secs_f64(),
+        shots.display()
+    );
+    admin.assert_invariants().await;
+}
+
+/// Ends the WebDriver session (closing the app) when the test ends, also on
+/// a failure: a blocking DELETE, since Drop cannot await.
+struct Session {
+    base: String,
+    id: String,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let url = format!("{}/session/{}", self.base, self.id);
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(async {
+                    let _ = reqwest::Client::new()
+                        .delete(url)
+                        .timeout(Duration::from_secs(15))
+                        .send()
+                        .await;
+                });
+            }
+        })
+        .join();
+    }
+}
