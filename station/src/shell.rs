@@ -292,14 +292,25 @@ impl Inner {
     }
 
     async fn fresh_bill(&self, station: &Station, worker: &Worker, code: &str) -> Answer<Bill> {
-        let token = worker.token.as_deref().ok_or_else(|| {
-            UiError::new(
-                "billing_needs_server",
-                "Billing needs the server. Connect the station and log in again.",
-            )
-        })?;
-        Ok(station.syncer().link().bill(token, code).await?)
+        let token = online_token(worker)?;
+        Ok(station.syncer().link().bill(&token, code).await?)
     }
+
+    fn open_bill(&self) -> Answer<String> {
+        self.bill
+            .clone()
+            .ok_or_else(|| UiError::new("no_bill", "Open a bill first."))
+    }
+}
+
+/// Billing talks to the server directly: it needs an online login.
+fn online_token(worker: &Worker) -> Answer<String> {
+    worker.token.clone().ok_or_else(|| {
+        UiError::new(
+            "billing_needs_server",
+            "Billing needs the server. Connect the station and log in again.",
+        )
+    })
 }
 
 #[tauri::command]
@@ -510,12 +521,7 @@ pub async fn bill_create(
 ) -> Answer<Bill> {
     let mut inner = shell.inner.lock().await;
     let (station, worker) = (inner.station()?, inner.worker()?);
-    let token = worker.token.clone().ok_or_else(|| {
-        UiError::new(
-            "billing_needs_server",
-            "Billing needs the server. Connect the station and log in again.",
-        )
-    })?;
+    let token = online_token(&worker)?;
     let new = CreateBill {
         code,
         capacity,
@@ -532,10 +538,7 @@ pub async fn bill_create(
 pub async fn bill_scan(shell: State<'_, Arc<Shell>>, code: String) -> Answer<Value> {
     let inner = shell.inner.lock().await;
     let worker = inner.worker()?;
-    let bill = inner
-        .bill
-        .clone()
-        .ok_or_else(|| UiError::new("no_bill", "Open a bill first."))?;
+    let bill = inner.open_bill()?;
     inner.bill_scan_of(&worker, &bill, &code).await
 }
 
@@ -543,10 +546,7 @@ pub async fn bill_scan(shell: State<'_, Arc<Shell>>, code: String) -> Answer<Val
 pub async fn bill_remove(shell: State<'_, Arc<Shell>>, parent: String) -> Answer<Value> {
     let inner = shell.inner.lock().await;
     let (station, worker) = (inner.station()?, inner.worker()?);
-    let bill = inner
-        .bill
-        .clone()
-        .ok_or_else(|| UiError::new("no_bill", "Open a bill first."))?;
+    let bill = inner.open_bill()?;
     let verdict = station.bill(&worker, &bill, &parent, false).await;
     let fresh = inner.fresh_bill(&station, &worker, &bill).await.ok();
     Ok(json!({ "verdict": verdict, "bill": fresh }))
@@ -556,16 +556,8 @@ pub async fn bill_remove(shell: State<'_, Arc<Shell>>, parent: String) -> Answer
 pub async fn bill_close(shell: State<'_, Arc<Shell>>, reason: Option<String>) -> Answer<Bill> {
     let mut inner = shell.inner.lock().await;
     let (station, worker) = (inner.station()?, inner.worker()?);
-    let bill = inner
-        .bill
-        .clone()
-        .ok_or_else(|| UiError::new("no_bill", "Open a bill first."))?;
-    let token = worker.token.clone().ok_or_else(|| {
-        UiError::new(
-            "billing_needs_server",
-            "Billing needs the server. Connect the station and log in again.",
-        )
-    })?;
+    let bill = inner.open_bill()?;
+    let token = online_token(&worker)?;
     let reason = reason.filter(|r| !r.trim().is_empty());
     let closed = station
         .syncer()
