@@ -14,7 +14,8 @@ import {
   wedgeArgs,
   classifyWedgeResult,
 } from "./wedge-focus.js";
-import { initialScan, reduceOutcome, endCelebration, CELEBRATE_MS } from "./flow-view.js";
+import { initialScan, reduceOutcome, endCelebration, markAllSent, CELEBRATE_MS } from "./flow-view.js";
+import { connectionKnown, CONNECTING_MS } from "./status-view.js";
 import { nextBill, billFeedback } from "./bill-view.js";
 import { errorLine } from "./reasons.js";
 import { h, icon, clear } from "./dom.js";
@@ -55,6 +56,8 @@ const app = {
   busy: false,
   celebrateTimer: null,
   testListeners: new Set(),
+  startedAt: Date.now(),
+  connectionKnown: false,
 
   /** Asks for a screen (null: the default one for this state). */
   go(screen) {
@@ -67,6 +70,13 @@ const app = {
     if ("requested" in opts) app.requested = opts.requested;
     const state = await api.stationState();
     const hadWorker = app.state?.worker?.username;
+    if (state.configured && !app.state?.configured) {
+      // Just started or just set up: "Connecting…" until the station knows.
+      app.startedAt = Date.now();
+      app.connectionKnown = false;
+      setTimeout(() => statusBar.update(), CONNECTING_MS + 50);
+    }
+    app.connectionKnown = connectionKnown(state.status, app.connectionKnown);
     app.state = state;
     if (state.worker?.username !== hadWorker) {
       app.scan = initialScan(state.open_parent);
@@ -191,7 +201,8 @@ const app = {
   billClosed(bill) {
     app.bill = null;
     app.billFb = null;
-    app.billNote = app.t("bill_closed_done", { code: bill?.code ?? "" });
+    // Words are looked up when drawn, so a language change translates it too.
+    app.billNote = { key: "bill_closed_done", params: { code: bill?.code ?? "" } };
     app.remember({ bill: null });
     app.update();
   },
@@ -443,6 +454,12 @@ async function listen() {
     if (!app.state || !status) return;
     const before = app.state.status?.needs_attention ?? 0;
     app.state.status = status;
+    app.connectionKnown = connectionKnown(status, app.connectionKnown);
+    const scan = markAllSent(app.scan, status);
+    if (scan !== app.scan) {
+      app.scan = scan;
+      app.update();
+    }
     statusBar.update();
     if (app.screen === "attention" && status.needs_attention !== before) app.view?.reload?.();
   });

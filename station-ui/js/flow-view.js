@@ -166,6 +166,24 @@ export function reduceUndo(state, verdict) {
   }
 }
 
+/**
+ * The station said everything is sent (a `status` with unsent 0): scans saved
+ * offline are now on the server. Their list items turn green ("sent") and a
+ * yellow "Saved, will send" panel becomes a neutral blue "All sent".
+ * Returns the same object when nothing changes.
+ */
+export function markAllSent(state, status) {
+  if (!status || status.unsent !== 0) return state;
+  const waiting = state.session.some((s) => s.colour === "yellow");
+  const yellow = state.feedback?.colour === "yellow";
+  if (!waiting && !yellow) return state;
+  return {
+    ...state,
+    session: waiting ? state.session.map((s) => (s.colour === "yellow" ? { ...s, colour: "green" } : s)) : state.session,
+    feedback: yellow ? fb("blue", { key: "fb_all_sent" }, null, state.feedback.code) : state.feedback,
+  };
+}
+
 /** "7 / 30" */
 export function counterText(children, capacity) {
   return `${children} / ${capacity}`;

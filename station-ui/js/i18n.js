@@ -16,6 +16,7 @@ export const en = {
   // status bar
   st_online: "Online",
   st_offline: "Offline",
+  st_connecting: "Connecting…",
   st_all_sent: "All sent",
   st_unsent: "{n} waiting to send",
   st_scanner_ok: "Scanner ready",
@@ -83,6 +84,7 @@ export const en = {
   fb_added: "Added",
   fb_saved: "Saved, will send",
   fb_saved_detail: "{n} waiting to send",
+  fb_all_sent: "All sent",
   fb_not_saved: "NOT saved! Scan again",
   fb_need_parent: "First scan a parent bag",
   fb_not_a_code: "This is not a bag code",
@@ -213,6 +215,7 @@ export const hi = {
 
   st_online: "ऑनलाइन",
   st_offline: "ऑफ़लाइन",
+  st_connecting: "जुड़ रहा है…",
   st_all_sent: "सब भेज दिया",
   st_unsent: "{n} भेजना बाकी",
   st_scanner_ok: "स्कैनर तैयार",
@@ -275,6 +278,7 @@ export const hi = {
   fb_added: "जुड़ गया",
   fb_saved: "सेव हो गया, बाद में जाएगा",
   fb_saved_detail: "{n} भेजना बाकी",
+  fb_all_sent: "सब भेज दिया",
   fb_not_saved: "सेव नहीं हुआ! फिर से स्कैन करें",
   fb_need_parent: "पहले बड़ा बैग स्कैन करें",
   fb_not_a_code: "यह बैग का कोड नहीं है",

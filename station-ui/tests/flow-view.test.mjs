@@ -6,6 +6,7 @@ import {
   reduceUndo,
   endCelebration,
   closeParent,
+  markAllSent,
   scanView,
   counterText,
   progressPercent,
@@ -253,4 +254,32 @@ test("counter and progress helpers", () => {
 test("Hindi prompts", () => {
   assert.equal(scanView(initialScan(null), hiT).prompt, "बड़ा बैग स्कैन करें");
   assert.equal(scanView(initialScan(P("SB1", 1)), hiT).prompt, "छोटे बैग स्कैन करें");
+});
+
+test("status unsent 0: offline scans show as sent and the yellow panel turns neutral 'All sent'", () => {
+  let s = reduceOutcome(initialScan(null), opened(P("SB12345", 7)));
+  s = reduceOutcome(s, applied("C0008", P("SB12345", 8)));
+  s = reduceOutcome(s, { kind: "child", code: "C0009", verdict: { kind: "saved_offline", unsent: 1, parent: P("SB12345", 9) } });
+  // Still waiting: nothing changes (same object).
+  assert.equal(markAllSent(s, { online: true, unsent: 1, needs_attention: 0 }), s);
+  assert.equal(markAllSent(s, null), s);
+  const sent = markAllSent(s, { online: true, unsent: 0, needs_attention: 0 });
+  const v = scanView(sent, t);
+  assert.deepEqual(v.session, [{ code: "C0009", colour: "green" }, { code: "C0008", colour: "green" }]);
+  assert.deepEqual(v.feedback, { colour: "blue", icon: "info", title: "All sent", detail: null, code: "C0009" });
+  assert.equal(scanView(sent, hiT).feedback.title, "सब भेज दिया");
+  assert.equal(v.parent.counter, "9 / 30");
+  // Already sent: the same object back, so the panel does not flash again.
+  assert.equal(markAllSent(sent, { online: true, unsent: 0 }), sent);
+});
+
+test("status unsent 0 leaves a green or red panel alone", () => {
+  let s = reduceOutcome(initialScan(null), opened(P("SB12345", 7)));
+  s = reduceOutcome(s, applied("C0008", P("SB12345", 8)));
+  assert.equal(markAllSent(s, { online: true, unsent: 0 }), s);
+  s = reduceOutcome(s, { kind: "child", code: "C0009", verdict: { kind: "saved_offline", unsent: 1, parent: P("SB12345", 9) } });
+  s = reduceOutcome(s, { kind: "not_a_code", code: "??" });
+  const sent = markAllSent(s, { online: true, unsent: 0 });
+  assert.equal(sent.feedback, s.feedback);
+  assert.deepEqual(sent.session.map((x) => x.colour), ["green", "green"]);
 });

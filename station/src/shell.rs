@@ -325,7 +325,7 @@ pub async fn station_state(shell: State<'_, Arc<Shell>>) -> Answer<StationView> 
     Ok(StationView {
         configured: config.is_some(),
         server_url: config.map(|c| c.server_url.clone()),
-        station_name: None,
+        station_name: config.and_then(|c| c.station_name.clone()),
         language: config.map_or_else(|| "en".to_string(), |c| c.language.clone()),
         worker: inner.worker.clone(),
         open_parent,
@@ -366,6 +366,7 @@ pub async fn setup(
             .unwrap_or_else(|| StationConfig::new(&url, &station_key, shell.data_dir.clone()));
         config.server_url = url;
         config.station_key = station_key.trim().to_string();
+        config.station_name = Some(settings.station.clone());
         config.save().map_err(|e| UiError::new("storage", e))?;
         inner.config = Some(config);
         inner.worker = None;

@@ -250,6 +250,8 @@ struct Driver {
     base: String,
     session: Option<String>,
     shots: PathBuf,
+    /// Put before the number of each screenshot's name (`hi-` for Hindi).
+    shot_prefix: &'static str,
     shot_count: u32,
     started: Instant,
     /// The last burst sent, until a wait sees its result.
@@ -453,9 +455,12 @@ impl Driver {
     /// Saves the window as `NN-name.png` and returns its path.
     async fn shot(&mut self, name: &str) -> PathBuf {
         self.shot_count += 1;
-        let path = self
-            .shots
-            .join(format!("{:02}-{}.png", self.shot_count, slug(name)));
+        let path = self.shots.join(format!(
+            "{}{:02}-{}.png",
+            self.shot_prefix,
+            self.shot_count,
+            slug(name)
+        ));
         // The window is captured as last painted: let two frames pass first.
         let _ = self
             .try_call(
@@ -537,6 +542,9 @@ const shown = (s) => { const e = q(s); return !!e && !e.hidden && !e.closest('[h
 const cls = (s) => { const e = q(s); return e ? e.className : null; };
 return {
   screen: document.body.dataset.screen || null,
+  lang: document.documentElement.lang || null,
+  heading: txt('#screen h1'),
+  status_height: Math.round(q('#status-bar').getBoundingClientRect().height),
   online: shown('#st-online') ? txt('#st-online') : null, online_class: cls('#st-online'),
   unsent: shown('#st-unsent') ? txt('#st-unsent') : null, unsent_class: cls('#st-unsent'),
   worker: txt('#st-worker'),
@@ -572,6 +580,12 @@ return {
   bill_note: shown('#bill-note') ? txt('#bill-note') : null,
 };
 "#;
+
+/// The status bar stays one row (about 60 px; two rows are over 100).
+fn assert_one_row(seen: &Value) {
+    let h = seen["status_height"].as_u64().unwrap_or(0);
+    assert!((1..=80).contains(&h), "status bar {h} px high: {seen}");
+}
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap_or("")
@@ -675,6 +689,7 @@ async fn station_app_end_to_end() {
         base: format!("http://127.0.0.1:{port}"),
         session: None,
         shots: shots.clone(),
+        shot_prefix: "",
         shot_count: 0,
         started: t0,
         last_scan: None,
@@ -742,10 +757,16 @@ async fn station_app_end_to_end() {
     wd.type_into("#setup-key", &key).await;
     wd.shot("setup-filled").await;
     wd.click("#btn-setup").await;
-    wd.wait_for("scanner step of the first run", |v| {
-        v["screen"] == "setup_scanner"
-    })
-    .await;
+    let seen = wd
+        .wait_for("scanner step of the first run", |v| {
+            v["screen"] == "setup_scanner"
+        })
+        .await;
+    // Just set up: a neutral "Connecting…" until the station knows, never a red "Offline".
+    assert!(
+        ["Connecting…", "Online"].contains(&s(&seen, "online")),
+        "{seen}"
+    );
     wd.shot("setup-scanner").await;
     wd.click("#btn-setup-finish").await;
     let seen = wd
@@ -912,6 +933,7 @@ async fn station_app_end_to_end() {
     assert!(s(&seen, "online_class").contains("bad"), "{seen}");
     assert!(s(&seen, "unsent_class").contains("warn"), "{seen}");
     assert_eq!(s(&seen, "detail"), "5 waiting to send");
+    assert_one_row(&seen);
     wd.shot("offline-unsent").await;
 
     // The server is back: the count drops to 0.
@@ -923,6 +945,15 @@ async fn station_app_end_to_end() {
         })
         .await;
     assert!(s(&seen, "unsent_class").contains("good"), "{seen}");
+    // What was saved offline now shows as sent, and the panel says so.
+    let seen = wd
+        .wait_for("offline scans shown as sent", |v| {
+            v["colour"] == "blue" && s(v, "title") == "All sent"
+        })
+        .await;
+    assert_eq!(s(&seen, "code"), "D0005");
+    let session = seen["session"].to_string();
+    assert!(!session.contains("yellow"), "{session}");
     eprintln!(
         "outbox drained {:.1} s after the server came back",
         t_back.elapsed().as_secs_f64()
@@ -1018,6 +1049,80 @@ async fn station_app_end_to_end() {
     assert_eq!(status, 200, "{bill}");
     assert_eq!(bill["status"], "closed", "{bill}");
     assert_eq!(bill["parent_count"], 2, "{bill}");
+
+    // 6. Hindi: the language is switched in the settings (admin only), then
+    // the same screens again, saved as hi-NN-*.png.
+    wd.click("#btn-settings").await;
+    wd.wait_for("settings ask for an admin", |v| {
+        v["screen"] == "settings_unlock"
+    })
+    .await;
+    wd.type_into("#unlock-username", "admin").await;
+    wd.type_into("#unlock-password", PASSWORD).await;
+    wd.click("#btn-unlock").await;
+    wd.wait_for("settings open", |v| v["screen"] == "settings")
+        .await;
+    wd.click("[data-test=lang-hi]").await;
+    wd.shot_prefix = "hi-";
+    wd.shot_count = 0;
+    let seen = wd
+        .wait_for("settings in Hindi", |v| {
+            v["lang"] == "hi" && s(v, "heading") == "सेटिंग"
+        })
+        .await;
+    assert_eq!(seen["screen"], "settings");
+    wd.shot("settings").await;
+    wd.click("#btn-settings-close").await;
+    let seen = wd
+        .wait_for("billing in Hindi", |v| {
+            v["screen"] == "billing" && v["bill"].is_null()
+        })
+        .await;
+    assert_eq!(s(&seen, "bill_note"), "बिल BILL1 बंद हो गया");
+    assert_eq!(s(&seen, "online"), "ऑनलाइन");
+    wd.shot("billing").await;
+    wd.click("#btn-bill-new").await;
+    wd.type_into("#new-code", "BILL2").await;
+    wd.type_into("#new-capacity", "5").await;
+    wd.type_into("#new-destination", "Lucknow").await;
+    wd.type_into("#new-vehicle", "UP32 CD 5678").await;
+    wd.shot("billing-new-form").await;
+    wd.click("#btn-switch-worker").await;
+    let seen = wd
+        .wait_for("login in Hindi", |v| v["screen"] == "login")
+        .await;
+    assert_eq!(s(&seen, "heading"), "कौन काम कर रहा है?");
+    assert_eq!(s(&seen, "worker"), "कोई लॉगिन नहीं");
+    wd.shot("login").await;
+    wd.type_into("#login-username", "ravi").await;
+    wd.type_into("#login-password", PASSWORD).await;
+    wd.click("#btn-login").await;
+    // ravi's SB00002 (5 of 30) is still open here: the prompt asks for children.
+    wd.wait_for("scan screen in Hindi", |v| {
+        v["screen"] == "scan" && s(v, "prompt") == "छोटे बैग स्कैन करें"
+    })
+    .await;
+    wd.wait_for("scan input focused (Hindi)", |v| {
+        v["focused"] == "scan-input"
+    })
+    .await;
+    wd.scan("SB00003").await;
+    wd.wait_for("parent opened (Hindi)", |v| {
+        v["parent"] == "SB00003" && v["colour"] == "green"
+    })
+    .await;
+    wd.scan("D0006").await;
+    let seen = wd
+        .wait_for("child added (Hindi)", |v| {
+            v["counter"] == "1 / 30" && v["code"] == "D0006"
+        })
+        .await;
+    assert_eq!(seen["colour"], "green", "{seen}");
+    assert_eq!(s(&seen, "title"), "जुड़ गया");
+    assert_eq!(s(&seen, "prompt"), "छोटे बैग स्कैन करें");
+    assert_one_row(&seen);
+    wd.shot("scan-added").await;
+    assert_eq!(children_of(&admin, "SB00003").await, ["D0006"]);
 
     drop(guard);
     eprintln!(

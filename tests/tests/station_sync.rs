@@ -39,6 +39,7 @@ fn open_station(base: &str, key: &str, max_bytes: Option<u64>) -> Arc<Station> {
         outbox_max_bytes: max_bytes,
         language: "en".into(),
         scanner: None,
+        station_name: None,
     };
     Station::open(&config, Sounds::silent()).expect("open station")
 }
@@ -361,6 +362,7 @@ async fn the_scan_flow_opens_switches_and_remembers_parents(backend: Backend) {
         outbox_max_bytes: None,
         language: "en".into(),
         scanner: None,
+        station_name: None,
     };
     let station = Station::open(&config, Sounds::silent()).expect("open");
     let worker = ravi(&station).await;

@@ -10,7 +10,7 @@ function buildNoBill(app) {
   const t = app.t;
   const error = h("div", { class: "form-error", id: "bill-error", hidden: true, attrs: { role: "alert" } });
   const note = h("div", { class: "note good", id: "bill-note", hidden: !app.billNote });
-  if (app.billNote) note.append(icon("ok"), h("span", { text: app.billNote }));
+  if (app.billNote) note.append(icon("ok"), h("span", { text: app.t(app.billNote.key, app.billNote.params) }));
 
   const openField = field({ label: t("bill_open_label"), name: "bill", id: "bill-code" });
   const openForm = h(

@@ -3,6 +3,7 @@
 
 import { h, icon, button, clear } from "../dom.js";
 import { workScreens } from "../screens.js";
+import { connectionPill } from "../status-view.js";
 
 function pill(id) {
   const iconSlot = h("span", { class: "pill-icon" });
@@ -53,8 +54,8 @@ export function buildStatusBar(app) {
       online.root.hidden = false;
       unsent.root.hidden = false;
       scanner.root.hidden = false;
-      if (st.online) online.set("good", "online", t("st_online"));
-      else online.set("bad", "offline", t("st_offline"));
+      const conn = connectionPill(st, { known: app.connectionKnown, elapsedMs: Date.now() - app.startedAt });
+      online.set(conn.kind, conn.icon, t(conn.key));
       if (st.unsent > 0) unsent.set("warn", "upload", t("st_unsent", { n: st.unsent }));
       else unsent.set("good", "ok", t("st_all_sent"));
       const sc = s.scanner || { connected: false };
@@ -97,7 +98,10 @@ export function buildStatusBar(app) {
         actions.append(button(t("btn_switch_worker"), () => app.switchWorker(), { kind: "small", iconName: "user", id: "btn-switch-worker" }));
       }
       if (s?.configured && app.screen !== "settings" && app.screen !== "settings_unlock") {
-        actions.append(button(t("btn_settings"), () => app.go("settings"), { kind: "small icon-only", iconName: "gear", id: "btn-settings" }));
+        const gear = button(t("btn_settings"), () => app.go("settings"), { kind: "small icon-only", iconName: "gear", id: "btn-settings" });
+        gear.setAttribute("aria-label", t("btn_settings"));
+        gear.title = t("btn_settings");
+        actions.append(gear);
       }
     }
   }

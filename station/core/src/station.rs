@@ -36,6 +36,9 @@ pub struct StationConfig {
     /// The scanner to read (vendor, product); none means the first scanner found.
     #[serde(default)]
     pub scanner: Option<(u16, u16)>,
+    /// The name the server registered this station under, shown on screen.
+    #[serde(default)]
+    pub station_name: Option<String>,
 }
 
 fn default_language() -> String {
@@ -52,6 +55,7 @@ impl StationConfig {
             outbox_max_bytes: None,
             language: default_language(),
             scanner: None,
+            station_name: None,
         }
     }
 
@@ -533,6 +537,7 @@ mod tests {
             outbox_max_bytes: None,
             language: "hi".into(),
             scanner: Some((0x0c2e, 0x0b61)),
+            station_name: Some("Dock 1".into()),
         };
         config.save().expect("save");
         assert_eq!(StationConfig::load(&dir).expect("load"), Some(config));

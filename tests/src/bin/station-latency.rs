@@ -52,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         outbox_max_bytes: None,
         language: "en".into(),
         scanner: None,
+        station_name: None,
     };
     let station = Station::open(&config, Sounds::silent())?;
     let worker = station.login("ravi", PASSWORD).await?;
