@@ -396,6 +396,20 @@ impl TestServer {
         body["results"][0].clone()
     }
 
+    /// A parent's children as the server lists them, in link order.
+    pub async fn children_of(&self, parent: &str) -> Vec<String> {
+        let (status, bag) = self
+            .get(&self.admin_token, &format!("/api/v1/bags/{parent}"))
+            .await;
+        assert_eq!(status, 200, "{bag}");
+        bag["children"]
+            .as_array()
+            .expect("children")
+            .iter()
+            .map(|c| c["code"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     /// The totals, as the admin sees them.
     pub async fn stats(&self) -> Value {
         let (status, body) = self.get(&self.admin_token, "/api/v1/stats").await;
@@ -505,6 +519,35 @@ pub fn children(prefix: &str, n: usize) -> Vec<String> {
 macro_rules! server_binary {
     () => {
         std::path::PathBuf::from(env!("CARGO_BIN_EXE_traitortrack-under-test"))
+    };
+}
+
+/// The longest any one end-to-end scenario may run before it fails.
+pub const WHOLE_TEST: Duration = Duration::from_secs(300);
+
+/// Runs a scenario, failing it if it outlasts [`WHOLE_TEST`].
+pub async fn bounded(scenario: impl std::future::Future<Output = ()>) {
+    tokio::time::timeout(WHOLE_TEST, scenario)
+        .await
+        .expect("the scenario finished within its time bound");
+}
+
+/// Runs the scenario `async fn NAME(Backend)` (which sets up its own servers)
+/// once per backend, as `NAME::sqlite` and `NAME::postgres`, time-bounded.
+#[macro_export]
+macro_rules! on_each_backend {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                $crate::bounded(super::$name($crate::Backend::Sqlite)).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                $crate::bounded(super::$name($crate::Backend::Postgres)).await;
+            }
+        }
     };
 }
 

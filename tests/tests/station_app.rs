@@ -593,20 +593,6 @@ fn s<'a>(v: &'a Value, key: &str) -> &'a str {
 
 // ------------------------------------------------------------ the scenario
 
-/// Children of a parent as the server has them.
-async fn children_of(admin: &TestServer, parent: &str) -> Vec<String> {
-    let (status, bag) = admin
-        .get(&admin.admin_token, &format!("/api/v1/bags/{parent}"))
-        .await;
-    assert_eq!(status, 200, "{bag}");
-    bag["children"]
-        .as_array()
-        .expect("children")
-        .iter()
-        .map(|c| c["code"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn station_app_end_to_end() {
     let t0 = Instant::now();
@@ -847,7 +833,7 @@ async fn station_app_end_to_end() {
         "parent + 30 children through the app: {:.1} s",
         t_scan.elapsed().as_secs_f64()
     );
-    assert_eq!(children_of(&admin, "SB00001").await.len(), 30);
+    assert_eq!(admin.children_of("SB00001").await.len(), 30);
 
     // The 31st: the full parent closed itself, so first the worker is told
     // to scan a parent; scanning the full parent again and then the 31st is
@@ -890,7 +876,7 @@ async fn station_app_end_to_end() {
         "needs attention after the refused 31st: badge {:?}, items {attention}",
         seen["attention"]
     );
-    assert_eq!(children_of(&admin, "SB00001").await.len(), 30);
+    assert_eq!(admin.children_of("SB00001").await.len(), 30);
 
     // Remove last scan.
     assert_eq!(seen["undo"], "enabled", "{seen}");
@@ -902,7 +888,7 @@ async fn station_app_end_to_end() {
         .await;
     assert_eq!(seen["colour"], "green");
     wd.shot("removed-last-scan").await;
-    let left = children_of(&admin, "SB00001").await;
+    let left = admin.children_of("SB00001").await;
     assert_eq!(left.len(), 29, "{left:?}");
     assert!(!left.contains(&"C0030".to_string()), "{left:?}");
 
@@ -959,7 +945,7 @@ async fn station_app_end_to_end() {
         t_back.elapsed().as_secs_f64()
     );
     wd.shot("back-online").await;
-    assert_eq!(children_of(&admin, "SB00002").await.len(), 5);
+    assert_eq!(admin.children_of("SB00002").await.len(), 5);
 
     // 5. The biller: a new bill, parents on, one off and on again, closed.
     wd.click("#btn-switch-worker").await;
@@ -1122,7 +1108,7 @@ async fn station_app_end_to_end() {
     assert_eq!(s(&seen, "prompt"), "छोटे बैग स्कैन करें");
     assert_one_row(&seen);
     wd.shot("scan-added").await;
-    assert_eq!(children_of(&admin, "SB00003").await, ["D0006"]);
+    assert_eq!(admin.children_of("SB00003").await, ["D0006"]);
 
     drop(guard);
     eprintln!(

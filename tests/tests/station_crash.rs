@@ -26,8 +26,6 @@ const ROUNDS: usize = 10;
 const PARENTS: &str = "60";
 const CHILDREN_PER_PARENT: &str = "20";
 const WORKER: &str = "ravi";
-/// A generous bound on a whole run; each wait inside is bounded too.
-const WHOLE_TEST: Duration = Duration::from_secs(300);
 
 fn seed() -> u64 {
     std::env::var("TRAITORTRACK_TEST_SEED")
@@ -437,26 +435,4 @@ async fn killed_station_loses_nothing(backend: Backend) {
     std::fs::remove_dir_all(&data).ok();
 }
 
-macro_rules! on_both_backends {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                let run = super::$name(traitortrack_tests::Backend::Sqlite);
-                tokio::time::timeout(super::WHOLE_TEST, run)
-                    .await
-                    .expect("the test finished in time");
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                let run = super::$name(traitortrack_tests::Backend::Postgres);
-                tokio::time::timeout(super::WHOLE_TEST, run)
-                    .await
-                    .expect("the test finished in time");
-            }
-        }
-    };
-}
-
-on_both_backends!(killed_station_loses_nothing);
+traitortrack_tests::on_each_backend!(killed_station_loses_nothing);

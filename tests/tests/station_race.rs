@@ -36,8 +36,6 @@ const PARENTS: [&str; 8] = [
     "M444-20004",
 ];
 const CHILDREN: usize = 300;
-/// A generous bound on a whole run; each wait inside is bounded too.
-const WHOLE_TEST: Duration = Duration::from_secs(180);
 /// Bounds on the scanning (40 scans a station) and on the drain after it.
 const SCAN_LIMIT: Duration = Duration::from_secs(90);
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
@@ -479,26 +477,4 @@ async fn twenty_stations_agree_with_the_server(backend: Backend) {
     }
 }
 
-macro_rules! on_both_backends {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                let run = super::$name(traitortrack_tests::Backend::Sqlite);
-                tokio::time::timeout(super::WHOLE_TEST, run)
-                    .await
-                    .expect("the test finished in time");
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                let run = super::$name(traitortrack_tests::Backend::Postgres);
-                tokio::time::timeout(super::WHOLE_TEST, run)
-                    .await
-                    .expect("the test finished in time");
-            }
-        }
-    };
-}
-
-on_both_backends!(twenty_stations_agree_with_the_server);
+traitortrack_tests::on_each_backend!(twenty_stations_agree_with_the_server);

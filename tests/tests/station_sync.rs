@@ -67,19 +67,6 @@ async fn drained(station: &Station, limit: Duration) -> Duration {
     }
 }
 
-async fn children_of(admin: &TestServer, parent: &str) -> Vec<String> {
-    let (status, bag) = admin
-        .get(&admin.admin_token, &format!("/api/v1/bags/{parent}"))
-        .await;
-    assert_eq!(status, 200, "{bag}");
-    bag["children"]
-        .as_array()
-        .expect("children")
-        .iter()
-        .map(|c| c["code"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 async fn one_station_fills_a_parent(backend: Backend) {
     let Some(site) = site(backend).await else {
         return;
@@ -129,7 +116,7 @@ async fn one_station_fills_a_parent(backend: Backend) {
         panic!("undo: {v:?}")
     };
     assert_eq!(p.children, 29);
-    assert_eq!(children_of(&site.admin, "SB00001").await.len(), 29);
+    assert_eq!(site.admin.children_of("SB00001").await.len(), 29);
     assert_eq!(station.status().borrow().unsent, 0);
     site.admin.assert_invariants().await;
 }
@@ -165,7 +152,7 @@ async fn offline_scans_drain_when_the_server_returns(backend: Backend) {
     site.server.resume().await;
     drained(&station, Duration::from_secs(10)).await;
     for (parent, kids) in &model {
-        assert_eq!(&children_of(&site.admin, parent).await, kids, "{parent}");
+        assert_eq!(&site.admin.children_of(parent).await, kids, "{parent}");
     }
     assert_eq!(site.admin.assert_invariants().await, 500, "nothing doubled");
     assert_eq!(station.status().borrow().needs_attention, 0);
@@ -187,7 +174,7 @@ async fn a_cut_connection_changes_nothing_on_resend(backend: Backend) {
     );
     assert_eq!(proxy.answers_cut(), 1, "the request reached the server");
     drained(&station, Duration::from_secs(10)).await;
-    assert_eq!(children_of(&site.admin, "SB00001").await, ["C0001"]);
+    assert_eq!(site.admin.children_of("SB00001").await, ["C0001"]);
 
     // A whole queued batch whose answer is lost.
     proxy.set_down(true);
@@ -199,7 +186,7 @@ async fn a_cut_connection_changes_nothing_on_resend(backend: Backend) {
     proxy.set_down(false);
     drained(&station, Duration::from_secs(10)).await;
     assert_eq!(proxy.answers_cut(), 2);
-    assert_eq!(children_of(&site.admin, "SB00001").await.len(), 21);
+    assert_eq!(site.admin.children_of("SB00001").await.len(), 21);
     assert_eq!(site.admin.assert_invariants().await, 21, "each scan once");
     assert_eq!(station.status().borrow().needs_attention, 0);
 }
@@ -240,26 +227,10 @@ async fn a_full_outbox_refuses_new_scans_and_keeps_the_earlier_ones(backend: Bac
     );
 }
 
-macro_rules! on_both_backends {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                super::$name(traitortrack_tests::Backend::Sqlite).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                super::$name(traitortrack_tests::Backend::Postgres).await;
-            }
-        }
-    };
-}
-
-on_both_backends!(one_station_fills_a_parent);
-on_both_backends!(offline_scans_drain_when_the_server_returns);
-on_both_backends!(a_cut_connection_changes_nothing_on_resend);
-on_both_backends!(a_full_outbox_refuses_new_scans_and_keeps_the_earlier_ones);
+traitortrack_tests::on_each_backend!(one_station_fills_a_parent);
+traitortrack_tests::on_each_backend!(offline_scans_drain_when_the_server_returns);
+traitortrack_tests::on_each_backend!(a_cut_connection_changes_nothing_on_resend);
+traitortrack_tests::on_each_backend!(a_full_outbox_refuses_new_scans_and_keeps_the_earlier_ones);
 
 async fn offline_login_and_local_verdicts(backend: Backend) {
     let Some(mut site) = site(backend).await else {
@@ -346,7 +317,7 @@ async fn offline_login_and_local_verdicts(backend: Backend) {
         .expect("attention")
         .is_empty());
 }
-on_both_backends!(offline_login_and_local_verdicts);
+traitortrack_tests::on_each_backend!(offline_login_and_local_verdicts);
 
 async fn the_scan_flow_opens_switches_and_remembers_parents(backend: Backend) {
     use traitortrack_station_core::flow::{FlowOutcome, ScanFlow};
@@ -455,6 +426,6 @@ async fn the_scan_flow_opens_switches_and_remembers_parents(backend: Backend) {
     assert_eq!(flow.open_parent(), Some("SB00001"));
     let state = flow.open_parent_state().await.expect("state");
     assert_eq!(state.children, 1);
-    assert_eq!(children_of(&site.admin, "M444-00001").await.len(), 15);
+    assert_eq!(site.admin.children_of("M444-00001").await.len(), 15);
 }
-on_both_backends!(the_scan_flow_opens_switches_and_remembers_parents);
+traitortrack_tests::on_each_backend!(the_scan_flow_opens_switches_and_remembers_parents);
