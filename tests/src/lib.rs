@@ -522,6 +522,14 @@ macro_rules! server_binary {
     };
 }
 
+/// The seed of a seeded test: `TRAITORTRACK_TEST_SEED` replays another run.
+pub fn test_seed(default: u64) -> u64 {
+    std::env::var("TRAITORTRACK_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The longest any one end-to-end scenario may run before it fails.
 pub const WHOLE_TEST: Duration = Duration::from_secs(300);
 

@@ -28,10 +28,7 @@ const CHILDREN_PER_PARENT: &str = "20";
 const WORKER: &str = "ravi";
 
 fn seed() -> u64 {
-    std::env::var("TRAITORTRACK_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_240_601)
+    traitortrack_tests::test_seed(20_240_601)
 }
 
 /// What the server does during one round.

@@ -41,10 +41,7 @@ const SCAN_LIMIT: Duration = Duration::from_secs(90);
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 
 fn seed() -> u64 {
-    std::env::var("TRAITORTRACK_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_240_602)
+    traitortrack_tests::test_seed(20_240_602)
 }
 
 /// What the worker heard for a scan that was stored.

@@ -270,33 +270,15 @@ impl Outbox {
     /// The oldest unanswered events (pending or sent), up to `limit`.
     pub fn unsent(&self, limit: usize) -> Result<Vec<Stored>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT seq, payload, state, code, message FROM events
-             WHERE state IN ('pending', 'sent') ORDER BY seq LIMIT ?1",
-        )?;
-        let rows = stmt.query_map(params![limit as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, Option<String>>(4)?,
-            ))
-        })?;
+        let sql = format!(
+            "SELECT {STORED_COLUMNS} FROM events
+             WHERE state IN ('pending', 'sent') ORDER BY seq LIMIT ?1"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![limit as i64], read_stored)?;
         let mut out = Vec::new();
         for row in rows {
-            let (seq, payload, state, code, message) = row?;
-            match serde_json::from_str::<Event>(&payload) {
-                Ok(event) => out.push(Stored {
-                    seq,
-                    event,
-                    state: State::parse(&state),
-                    code,
-                    message,
-                    result: None,
-                }),
-                Err(e) => tracing::error!(seq, error = %e, "unreadable event in the outbox"),
-            }
+            out.extend(row?);
         }
         Ok(out)
     }
@@ -418,35 +400,12 @@ impl Outbox {
 
     /// One stored event with its state, by id.
     pub fn get(&self, id: Uuid) -> Result<Option<Stored>> {
-        let conn = self.conn();
-        let row = conn
-            .query_row(
-                "SELECT seq, payload, state, code, message, result FROM events WHERE id = ?1",
-                params![id.to_string()],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                        r.get::<_, Option<String>>(5)?,
-                    ))
-                },
-            )
+        let sql = format!("SELECT {STORED_COLUMNS} FROM events WHERE id = ?1");
+        let row = self
+            .conn()
+            .query_row(&sql, params![id.to_string()], read_stored)
             .optional()?;
-        Ok(
-            row.and_then(|(seq, payload, state, code, message, result)| {
-                serde_json::from_str(&payload).ok().map(|event| Stored {
-                    seq,
-                    event,
-                    state: State::parse(&state),
-                    code,
-                    message,
-                    result: result.and_then(|r| serde_json::from_str(&r).ok()),
-                })
-            }),
-        )
+        Ok(row.flatten())
     }
 
     /// Every event ever stored here, oldest first (for checks and exports).
@@ -598,6 +557,31 @@ impl Outbox {
             params![rfc3339(older_than)],
         )?)
     }
+}
+
+/// The columns [`read_stored`] reads, in its order.
+const STORED_COLUMNS: &str = "seq, payload, state, code, message, result";
+
+/// One event row; `None` (logged) when its payload cannot be read.
+fn read_stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Stored>> {
+    let seq: i64 = r.get(0)?;
+    let payload: String = r.get(1)?;
+    let event = match serde_json::from_str::<Event>(&payload) {
+        Ok(event) => event,
+        Err(e) => {
+            tracing::error!(seq, error = %e, "unreadable event in the outbox");
+            return Ok(None);
+        }
+    };
+    let result: Option<String> = r.get(5)?;
+    Ok(Some(Stored {
+        seq,
+        event,
+        state: State::parse(&r.get::<_, String>(2)?),
+        code: r.get(3)?,
+        message: r.get(4)?,
+        result: result.and_then(|j| serde_json::from_str(&j).ok()),
+    }))
 }
 
 fn remember_parent(conn: &Connection, p: &ParentState) -> rusqlite::Result<()> {
