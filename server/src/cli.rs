@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::audit::Actor;
 use crate::config::{redacted_url, Config, Settings};
@@ -178,10 +177,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "TraitorTrack is running on http://{addr} (API at http://{addr}/api/v1, database {})",
                 redacted_url(&settings.database_url)
             );
-            let state = AppState {
-                db: db.clone(),
-                settings: Arc::new(settings),
-            };
+            let state = AppState::new(db.clone(), settings);
             crate::serve(listener, state, shutdown_signal()).await?;
             db.close().await;
         }

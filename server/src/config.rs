@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use time::UtcOffset;
@@ -27,12 +27,30 @@ pub struct Config {
     pub kg_per_child: f64,
     /// How long after a scan its worker may still undo it, in seconds.
     pub undo_window_secs: i64,
-    /// How long a console/API login lasts, in hours.
+    /// How long a console/API login lasts at most, in hours.
     pub session_hours: i64,
+    /// A console/API login ends after this many minutes without a request.
+    pub session_idle_minutes: i64,
     /// How long a login at a station lasts, in hours.
     pub station_session_hours: i64,
     /// The warehouse's offset from UTC ("+05:30"), for "today" in totals.
     pub utc_offset: String,
+    /// Admins must use two-step login (TOTP). Turn off only in a lab.
+    pub require_admin_totp: bool,
+    /// Wrong passwords in a row that block an account's logins.
+    pub lockout_after: u32,
+    /// How long those logins stay blocked, in minutes.
+    pub lockout_minutes: i64,
+    /// Login attempts allowed per minute from one address.
+    pub login_attempts_per_ip: u32,
+    /// Login attempts allowed per minute for one username.
+    pub login_attempts_per_user: u32,
+    /// Most active dispatchers in one dispatch area.
+    pub max_dispatchers_per_area: u32,
+    /// PEM certificate chain for built-in HTTPS (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for built-in HTTPS (with `tls_cert`).
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -45,8 +63,17 @@ impl Default for Config {
             kg_per_child: 1.0,
             undo_window_secs: 3600,
             session_hours: 8,
+            session_idle_minutes: 30,
             station_session_hours: 12,
             utc_offset: "+00:00".into(),
+            require_admin_totp: true,
+            lockout_after: 5,
+            lockout_minutes: 15,
+            login_attempts_per_ip: 60,
+            login_attempts_per_user: 10,
+            max_dispatchers_per_area: 10,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -70,8 +97,23 @@ pub struct Settings {
     pub kg_per_child: f64,
     pub undo_window: time::Duration,
     pub session_ttl: time::Duration,
+    pub session_idle: time::Duration,
     pub station_session_ttl: time::Duration,
     pub utc_offset: UtcOffset,
+    pub require_admin_totp: bool,
+    pub lockout_after: u32,
+    pub lockout: time::Duration,
+    pub login_attempts_per_ip: u32,
+    pub login_attempts_per_user: u32,
+    pub max_dispatchers_per_area: u32,
+    pub tls: Option<Tls>,
+}
+
+/// Where built-in HTTPS finds its certificate and key.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Config {
@@ -96,6 +138,13 @@ impl Config {
                 .parse()
                 .map_err(|_| bad(format!("{key} must be a number, not {v:?}")))
         }
+        fn yes_no(key: &str, v: &str) -> Result<bool, ConfigError> {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" | "1" => Ok(true),
+                "false" | "no" | "off" | "0" => Ok(false),
+                _ => Err(bad(format!("{key} must be true or false, not {v:?}"))),
+            }
+        }
         for (key, value) in env {
             let Some(name) = key.strip_prefix("TRAITORTRACK_") else {
                 continue;
@@ -113,7 +162,16 @@ impl Config {
                 "KG_PER_CHILD" => self.kg_per_child = num(key, value)?,
                 "UNDO_WINDOW_SECS" => self.undo_window_secs = num(key, value)?,
                 "SESSION_HOURS" => self.session_hours = num(key, value)?,
+                "SESSION_IDLE_MINUTES" => self.session_idle_minutes = num(key, value)?,
                 "STATION_SESSION_HOURS" => self.station_session_hours = num(key, value)?,
+                "REQUIRE_ADMIN_TOTP" => self.require_admin_totp = yes_no(key, value)?,
+                "LOCKOUT_AFTER" => self.lockout_after = num(key, value)?,
+                "LOCKOUT_MINUTES" => self.lockout_minutes = num(key, value)?,
+                "LOGIN_ATTEMPTS_PER_IP" => self.login_attempts_per_ip = num(key, value)?,
+                "LOGIN_ATTEMPTS_PER_USER" => self.login_attempts_per_user = num(key, value)?,
+                "MAX_DISPATCHERS_PER_AREA" => self.max_dispatchers_per_area = num(key, value)?,
+                "TLS_CERT" => self.tls_cert = Some(PathBuf::from(value)),
+                "TLS_KEY" => self.tls_key = Some(PathBuf::from(value)),
                 "UTC_OFFSET" => self.utc_offset = value.clone(),
                 "CHILD_PATTERN" => self.formats.child_pattern = value.clone(),
                 // Read by the command line, not settings of the server itself.
@@ -168,6 +226,48 @@ impl Config {
                 return Err(bad(format!("{name} must be between 1 and 720")));
             }
         }
+        if !(1..=24 * 60).contains(&self.session_idle_minutes) {
+            return Err(bad("session_idle_minutes must be between 1 and 1440"));
+        }
+        if !(1..=100).contains(&self.lockout_after) {
+            return Err(bad("lockout_after must be between 1 and 100"));
+        }
+        if !(1..=24 * 60).contains(&self.lockout_minutes) {
+            return Err(bad("lockout_minutes must be between 1 and 1440"));
+        }
+        for (name, n) in [
+            ("login_attempts_per_ip", self.login_attempts_per_ip),
+            ("login_attempts_per_user", self.login_attempts_per_user),
+        ] {
+            if !(1..=100_000).contains(&n) {
+                return Err(bad(format!("{name} must be between 1 and 100000")));
+            }
+        }
+        if !(1..=10_000).contains(&self.max_dispatchers_per_area) {
+            return Err(bad("max_dispatchers_per_area must be between 1 and 10000"));
+        }
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                for (name, path) in [("tls_cert", cert), ("tls_key", key)] {
+                    if !path.is_file() {
+                        return Err(bad(format!(
+                            "{name}: there is no file at {}",
+                            path.display()
+                        )));
+                    }
+                }
+                Some(Tls {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                })
+            }
+            _ => {
+                return Err(bad(
+                    "built-in HTTPS needs both tls_cert and tls_key (or neither)",
+                ))
+            }
+        };
         let fmt = time::macros::format_description!("[offset_hour sign:mandatory]:[offset_minute]");
         let utc_offset = UtcOffset::parse(self.utc_offset.trim(), &fmt).map_err(|_| {
             bad(format!(
@@ -183,8 +283,16 @@ impl Config {
             kg_per_child: self.kg_per_child,
             undo_window: time::Duration::seconds(self.undo_window_secs),
             session_ttl: time::Duration::hours(self.session_hours),
+            session_idle: time::Duration::minutes(self.session_idle_minutes),
             station_session_ttl: time::Duration::hours(self.station_session_hours),
             utc_offset,
+            require_admin_totp: self.require_admin_totp,
+            lockout_after: self.lockout_after,
+            lockout: time::Duration::minutes(self.lockout_minutes),
+            login_attempts_per_ip: self.login_attempts_per_ip,
+            login_attempts_per_user: self.login_attempts_per_user,
+            max_dispatchers_per_area: self.max_dispatchers_per_area,
+            tls,
         })
     }
 }

@@ -17,6 +17,8 @@ pub enum Kind {
     TooLarge,
     UnsupportedMediaType,
     Unavailable,
+    /// Too many attempts: try again after this many seconds.
+    TooManyRequests(u32),
 }
 
 impl Kind {
@@ -30,6 +32,7 @@ impl Kind {
             Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -99,6 +102,16 @@ pub fn body(code: &str, message: &str) -> Json<ErrorBody> {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match self {
+            Error::Refused {
+                kind: Kind::TooManyRequests(secs),
+                code,
+                message,
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(axum::http::header::RETRY_AFTER, secs.max(1).to_string())],
+                body(code, &message),
+            )
+                .into_response(),
             Error::Refused {
                 kind,
                 code,

@@ -12,11 +12,15 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod linking;
+pub mod login;
 pub mod passwords;
+pub mod ratelimit;
 pub mod sessions;
 pub mod stations;
+pub mod totp;
 pub mod users;
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 pub use api::{app, serve};
@@ -26,4 +30,39 @@ pub use api::{app, serve};
 pub struct AppState {
     pub db: db::Db,
     pub settings: Arc<config::Settings>,
+    pub clock: Clock,
+}
+
+impl AppState {
+    pub fn new(db: db::Db, settings: config::Settings) -> AppState {
+        AppState {
+            db,
+            settings: Arc::new(settings),
+            clock: Clock::default(),
+        }
+    }
+
+    pub fn now(&self) -> db::Ts {
+        self.clock.now()
+    }
+}
+
+/// The server's clock: the system time, plus an offset that only moves forward
+/// (tests use it to pass a lockout or a session timeout without waiting).
+#[derive(Debug, Clone, Default)]
+pub struct Clock(Arc<AtomicI64>);
+
+impl Clock {
+    pub fn now(&self) -> db::Ts {
+        let offset = time::Duration::microseconds(self.0.load(Ordering::Relaxed));
+        db::Ts::new(time::OffsetDateTime::now_utc() + offset)
+    }
+
+    /// Moves this clock forward (a negative or zero step does nothing).
+    pub fn advance(&self, by: time::Duration) {
+        let micros = i64::try_from(by.whole_microseconds()).unwrap_or(i64::MAX);
+        if micros > 0 {
+            self.0.fetch_add(micros, Ordering::Relaxed);
+        }
+    }
 }

@@ -1,161 +1,165 @@
-//! Logins: bearer tokens whose hashes live in the database, so any server
-//! process can check them.
+//! Sessions: tokens whose hashes live in the database, so any server process
+//! can check them. A console or API session ends after `session_idle` without
+//! use and after `session_ttl` in all; a station session after
+//! `station_session_ttl`. A token travels as a bearer header or, for the
+//! console, in an HttpOnly cookie whose state-changing requests also carry a
+//! CSRF token derived from it.
 
 use serde_json::json;
-use traitortrack_protocol::LoginResponse;
+use sha2::{Digest, Sha256};
 
 use crate::audit::{self, Actor, Entry};
 use crate::config::Settings;
-use crate::db::{Db, Ts};
+use crate::db::{Db, Ts, Tx};
 use crate::error::{Error, Result};
+use crate::on;
 use crate::stations::{self, secret_hash, Station};
 use crate::users::{self, User};
-use crate::{on, passwords};
 
-/// The user behind a valid bearer token.
+/// The console's session cookie.
+pub const COOKIE: &str = "tt_session";
+/// The header a cookie session's state-changing requests carry their CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Something the user must do before anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pending {
+    /// An admin reset the password: choose a new one.
+    PasswordChange,
+    /// Admins must turn on two-step login first.
+    TotpEnrolment,
+}
+
+/// The user behind a valid token.
 #[derive(Debug, Clone)]
 pub struct Session {
     pub user: User,
     pub token_hash: String,
     pub station_id: Option<i64>,
+    pub pending: Option<Pending>,
 }
 
-fn bad_credentials() -> Error {
-    Error::unauthorized("bad_credentials", "The username or password is wrong.")
+impl Session {
+    /// Refuses while the user still has a [`Pending`] step to take.
+    pub fn check_ready(&self) -> Result<()> {
+        match self.pending {
+            None => Ok(()),
+            Some(Pending::PasswordChange) => Err(Error::forbidden(
+                "password_change_required",
+                "Choose a new password first (an admin reset yours).",
+            )),
+            Some(Pending::TotpEnrolment) => Err(Error::forbidden(
+                "two_step_required",
+                "Admins must turn on two-step login first: set up an authenticator app.",
+            )),
+        }
+    }
 }
 
-/// The name a failed login tried, fit for the audit log: printable, bounded.
-fn attempted_name(raw: &str) -> String {
-    raw.trim()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(64)
-        .collect::<String>()
-        .to_lowercase()
+fn pending_for(user: &User, settings: &Settings) -> Option<Pending> {
+    if user.must_change_password {
+        Some(Pending::PasswordChange)
+    } else if user.role == traitortrack_protocol::Role::Admin
+        && settings.require_admin_totp
+        && !user.totp_enabled
+    {
+        Some(Pending::TotpEnrolment)
+    } else {
+        None
+    }
 }
 
-/// Checks a password and opens a session (bound to `station` when given).
-pub async fn login(
-    db: &Db,
+/// The CSRF token of a cookie session: a hash of its secret token, so only a
+/// page the server rendered for that session (or its JSON login answer) knows it.
+pub fn csrf_token(token: &str) -> String {
+    let digest = Sha256::digest(format!("traitortrack-csrf\0{token}").as_bytes());
+    digest.iter().take(24).map(|b| format!("{b:02x}")).collect()
+}
+
+/// A freshly opened session: the secret token (shown once) and its end.
+pub struct Opened {
+    pub token: String,
+    pub expires_at: Ts,
+}
+
+/// Opens a session for `user` (bound to `station` when given), in `tx`.
+pub async fn open(
+    tx: &mut Tx,
     settings: &Settings,
-    actor: &Actor,
-    username: &str,
-    password: &str,
+    user: &User,
     station: Option<&Station>,
     now: Ts,
-) -> Result<LoginResponse> {
-    if username.len() > 64 || password.len() > passwords::MAX_LEN * 4 {
-        return Err(bad_credentials());
-    }
-    let user = users::find_by_username(db.reader(), username).await?;
-    let stored = user.as_ref().map_or_else(
-        || passwords::decoy_hash().to_string(),
-        |u| u.password_hash.clone(),
-    );
-    let attempt = password.to_string();
-    let matches = tokio::task::spawn_blocking(move || passwords::verify(&attempt, &stored))
-        .await
-        .map_err(|e| Error::Internal(format!("password check stopped: {e}")))?;
-
-    let mut tx = db.begin().await?;
-    let user = match user {
-        Some(u) if matches => u,
-        other => {
-            let actor = match &other {
-                Some(u) => actor.as_user(u.id, &u.username),
-                None => actor.clone(),
-            };
-            audit::record(
-                &mut tx,
-                &actor,
-                now,
-                Entry {
-                    action: "login_failed",
-                    entity: "user",
-                    code: Some(&attempted_name(username)),
-                    before: None,
-                    after: None,
-                },
-            )
-            .await?;
-            tx.commit().await?;
-            return Err(bad_credentials());
-        }
-    };
-    user.check_usable_at(now)?;
-
+) -> Result<Opened> {
     let token = stations::random_secret();
     let ttl = if station.is_some() {
         settings.station_session_ttl
     } else {
         settings.session_ttl
     };
-    let expires = Ts::new(now.time() + ttl);
-    on!(tx.conn(), |c| sqlx::query(
-        "INSERT INTO sessions (token_hash, user_id, station_id, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5)"
+    let expires_at = Ts::new(now.time() + ttl);
+    on!(tx.conn(), |c| {
+        sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, station_id, created_at, expires_at, last_seen_at)
+         VALUES ($1, $2, $3, $4, $5, $4)"
     )
     .bind(secret_hash(&token))
     .bind(user.id)
     .bind(station.map(|s| s.id))
     .bind(now)
-    .bind(expires)
+    .bind(expires_at)
     .execute(c)
     .await
-    .map(|r| r.rows_affected()))?;
-    if let Some(station) = station {
-        stations::record_worker(&mut tx, station.id, user.id, now).await?;
-    }
-    let actor = Actor {
-        station_id: station.map(|s| s.id),
-        ..actor.as_user(user.id, &user.username)
-    };
-    audit::record(
-        &mut tx,
-        &actor,
-        now,
-        Entry {
-            action: "login",
-            entity: "user",
-            code: Some(&user.username),
-            before: None,
-            after: Some(json!({"station": station.map(|s| s.name.clone())})),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(LoginResponse {
-        token,
-        expires_at: expires.time(),
-        user: user.info(),
-    })
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(Opened { token, expires_at })
 }
 
-/// The session a bearer token opens, if it is valid now.
-pub async fn from_token(db: &Db, token: &str, now: Ts) -> Result<Session> {
-    let expired = || {
-        Error::unauthorized(
-            "not_logged_in",
-            "You are not logged in, or your login has ended. Log in again.",
-        )
-    };
+fn ended() -> Error {
+    Error::unauthorized(
+        "not_logged_in",
+        "You are not logged in, or your login has ended. Log in again.",
+    )
+}
+
+/// The session a token opens, if it is valid now. Marks it used (at most
+/// once a minute, to keep writes off the hot path).
+pub async fn from_token(db: &Db, settings: &Settings, token: &str, now: Ts) -> Result<Session> {
     if token.is_empty() || token.len() > 256 {
-        return Err(expired());
+        return Err(ended());
     }
     let token_hash = secret_hash(token);
-    let row: Option<(i64, Option<i64>)> = on!(db.reader(), |c| sqlx::query_as(
-        "SELECT user_id, station_id FROM sessions WHERE token_hash = $1 AND expires_at > $2"
+    let row: Option<(i64, Option<i64>, Ts)> = on!(db.reader(), |c| {
+        sqlx::query_as(
+        "SELECT user_id, station_id, last_seen_at FROM sessions WHERE token_hash = $1 AND expires_at > $2"
     )
     .bind(&token_hash)
     .bind(now)
     .fetch_optional(c)
-    .await)?;
-    let (user_id, station_id) = row.ok_or_else(expired)?;
+    .await
+    })?;
+    let (user_id, station_id, last_seen) = row.ok_or_else(ended)?;
+    if station_id.is_none() && last_seen.time() + settings.session_idle <= now.time() {
+        return Err(Error::unauthorized(
+            "session_idle",
+            "You were logged out after a time without use. Log in again.",
+        ));
+    }
     let user = users::find_by_id(db.reader(), user_id)
         .await?
-        .ok_or_else(expired)?;
+        .ok_or_else(ended)?;
     user.check_usable_at(now)?;
+    if last_seen.time() + time::Duration::MINUTE <= now.time() {
+        on!(db.writer(), |c| sqlx::query(
+            "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1 AND last_seen_at < $2"
+        )
+        .bind(&token_hash)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    }
     Ok(Session {
+        pending: pending_for(&user, settings),
         user,
         token_hash,
         station_id,
@@ -186,4 +190,53 @@ pub async fn logout(db: &Db, actor: &Actor, session: &Session, now: Ts) -> Resul
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Ends every session of `user` but `keep` (a token hash), with an audit row
+/// naming `why` ("password_change", "role_change", "admin_request", …).
+/// Returns how many sessions ended.
+pub async fn revoke_all(
+    tx: &mut Tx,
+    actor: &Actor,
+    user: &User,
+    keep: Option<&str>,
+    why: &str,
+    now: Ts,
+) -> Result<u64> {
+    let ended = on!(tx.conn(), |c| sqlx::query(
+        "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2"
+    )
+    .bind(user.id)
+    .bind(keep.unwrap_or(""))
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    audit::record(
+        tx,
+        actor,
+        now,
+        Entry {
+            action: "sessions_revoked",
+            entity: "user",
+            code: Some(&user.username),
+            before: None,
+            after: Some(json!({"sessions": ended, "why": why})),
+        },
+    )
+    .await?;
+    Ok(ended)
+}
+
+/// Deletes sessions that ended (run now and then; expired ones are refused anyway).
+pub async fn purge_expired(db: &Db, settings: &Settings, now: Ts) -> Result<u64> {
+    let idle_before = Ts::new(now.time() - settings.session_idle);
+    Ok(on!(db.writer(), |c| sqlx::query(
+        "DELETE FROM sessions
+         WHERE expires_at <= $1 OR (station_id IS NULL AND last_seen_at <= $2)"
+    )
+    .bind(now)
+    .bind(idle_before)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?)
 }

@@ -16,36 +16,57 @@ pub struct User {
     pub dispatch_area: Option<String>,
     pub password_hash: String,
     pub deactivated_at: Option<Ts>,
+    /// Locked by an admin from this time (until `locked_until`, or until unlocked).
     pub locked_at: Option<Ts>,
     pub locked_until: Option<Ts>,
+    /// Logins are blocked until then after too many wrong passwords.
+    pub login_locked_until: Option<Ts>,
+    pub failed_logins: i32,
+    pub must_change_password: bool,
+    /// Two-step login is on (a TOTP secret was enrolled and confirmed).
+    pub totp_enabled: bool,
 }
 
-type UserRow = (
-    i64,
-    String,
-    String,
-    Option<String>,
-    String,
-    Option<Ts>,
-    Option<Ts>,
-    Option<Ts>,
-);
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    username: String,
+    role: String,
+    dispatch_area: Option<String>,
+    password_hash: String,
+    deactivated_at: Option<Ts>,
+    locked_at: Option<Ts>,
+    locked_until: Option<Ts>,
+    login_locked_until: Option<Ts>,
+    failed_logins: i32,
+    must_change_password: bool,
+    totp_enabled_at: Option<Ts>,
+}
 
 const COLUMNS: &str =
-    "id, username, role, dispatch_area, password_hash, deactivated_at, locked_at, locked_until";
+    "id, username, role, dispatch_area, password_hash, deactivated_at, locked_at, \
+     locked_until, login_locked_until, failed_logins, must_change_password, totp_enabled_at";
 
 fn from_row(r: UserRow) -> Result<User> {
-    let role = Role::parse(&r.2)
-        .ok_or_else(|| Error::Internal(format!("user {} has an unknown role {:?}", r.1, r.2)))?;
+    let role = Role::parse(&r.role).ok_or_else(|| {
+        Error::Internal(format!(
+            "user {} has an unknown role {:?}",
+            r.username, r.role
+        ))
+    })?;
     Ok(User {
-        id: r.0,
-        username: r.1,
+        id: r.id,
+        username: r.username,
         role,
-        dispatch_area: r.3,
-        password_hash: r.4,
-        deactivated_at: r.5,
-        locked_at: r.6,
-        locked_until: r.7,
+        dispatch_area: r.dispatch_area,
+        password_hash: r.password_hash,
+        deactivated_at: r.deactivated_at,
+        locked_at: r.locked_at,
+        locked_until: r.locked_until,
+        login_locked_until: r.login_locked_until,
+        failed_logins: r.failed_logins,
+        must_change_password: r.must_change_password,
+        totp_enabled: r.totp_enabled_at.is_some(),
     })
 }
 
@@ -66,11 +87,14 @@ impl User {
                 format!("The account {} is switched off.", self.username),
             ));
         }
-        if let (Some(from), Some(until)) = (self.locked_at, self.locked_until) {
-            if from <= at && at < until {
+        if let Some(from) = self.locked_at {
+            if from <= at && self.locked_until.is_none_or(|until| at < until) {
                 return Err(Error::forbidden(
                     "worker_locked",
-                    format!("The account {} is locked.", self.username),
+                    format!(
+                        "The account {} is locked. Ask an admin to unlock it.",
+                        self.username
+                    ),
                 ));
             }
         }
@@ -238,5 +262,60 @@ pub async fn create(tx: &mut Tx, actor: &Actor, new: NewUser<'_>, now: Ts) -> Re
         deactivated_at: None,
         locked_at: None,
         locked_until: None,
+        login_locked_until: None,
+        failed_logins: 0,
+        must_change_password: false,
+        totp_enabled: false,
     })
+}
+
+/// Sets a new password (after the password rules): by the user themself
+/// (`must_change` false) or by an admin's reset (`must_change` true: the user
+/// chooses their own at the next login). Ends every other session of the user;
+/// `keep` is the token hash of the session that made the change, if it stays.
+pub async fn set_password(
+    tx: &mut Tx,
+    actor: &Actor,
+    user: &User,
+    password: &str,
+    must_change: bool,
+    keep: Option<&str>,
+    now: Ts,
+) -> Result<()> {
+    passwords::check_new(password, &user.username)?;
+    let password = password.to_string();
+    let hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
+        .await
+        .map_err(|e| Error::Internal(format!("password hashing stopped: {e}")))??;
+    on!(tx.conn(), |c| sqlx::query(
+        "UPDATE users SET password_hash = $2, must_change_password = $3, password_changed_at = $4,
+             failed_logins = 0, login_locked_until = NULL, updated_at = $4
+         WHERE id = $1"
+    )
+    .bind(user.id)
+    .bind(&hash)
+    .bind(must_change)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    audit::record(
+        tx,
+        actor,
+        now,
+        Entry {
+            action: if must_change {
+                "password_reset"
+            } else {
+                "password_change"
+            },
+            entity: "user",
+            code: Some(&user.username),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    crate::sessions::revoke_all(tx, actor, user, keep, "password_change", now).await?;
+    Ok(())
 }

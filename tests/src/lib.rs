@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -227,8 +227,22 @@ pub async fn fresh_url(backend: Backend) -> Option<String> {
     }
 }
 
-/// Settings for a test server on `url`.
+/// Settings for a test server on `url`: a lab's (see [`process::LAB_SETTINGS`]).
 pub fn settings(url: &str) -> Settings {
+    let config = Config {
+        database_url: url.to_string(),
+        listen: "127.0.0.1:0".into(),
+        max_connections: 16,
+        require_admin_totp: false,
+        login_attempts_per_ip: 100_000,
+        login_attempts_per_user: 100_000,
+        ..Config::default()
+    };
+    config.validate().expect("test settings are valid")
+}
+
+/// Settings for a test server on `url` with the production defaults.
+pub fn production_settings(url: &str) -> Settings {
     let config = Config {
         database_url: url.to_string(),
         listen: "127.0.0.1:0".into(),
@@ -247,6 +261,8 @@ pub struct TestServer {
     pub backend: Backend,
     pub url: String,
     pub admin_token: String,
+    /// The server's clock: move it forward to pass a timeout without waiting.
+    pub clock: traitortrack_server::Clock,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -265,10 +281,8 @@ impl TestServer {
             .expect("open the test database");
         db.migrate().await.expect("migrate the test database");
         let backend = db.backend();
-        let state = AppState {
-            db: db.clone(),
-            settings: Arc::new(settings),
-        };
+        let state = AppState::new(db.clone(), settings);
+        let clock = state.clock.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -288,6 +302,7 @@ impl TestServer {
             backend,
             url,
             admin_token: String::new(),
+            clock,
             stop: Some(tx),
         };
         if users::find_by_username(server.db.reader(), "admin")

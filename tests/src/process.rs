@@ -18,11 +18,31 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     child: Option<Child>,
     log: PathBuf,
+    settings: Vec<(String, String)>,
 }
 
+/// The settings every test server runs with unless a test asks otherwise: a
+/// lab's, where admins need no two-step login and login rate limits are high
+/// (the security tests start servers with the production defaults).
+pub const LAB_SETTINGS: &[(&str, &str)] = &[
+    ("TRAITORTRACK_REQUIRE_ADMIN_TOTP", "false"),
+    ("TRAITORTRACK_LOGIN_ATTEMPTS_PER_IP", "100000"),
+    ("TRAITORTRACK_LOGIN_ATTEMPTS_PER_USER", "100000"),
+];
+
 impl ServerProcess {
-    /// Starts the server binary on `database_url` and waits until it is ready.
+    /// Starts the server binary on `database_url` with [`LAB_SETTINGS`] and
+    /// waits until it is ready.
     pub async fn start(binary: PathBuf, database_url: &str) -> ServerProcess {
+        ServerProcess::start_with(binary, database_url, LAB_SETTINGS).await
+    }
+
+    /// Starts the server binary with these `TRAITORTRACK_*` settings only.
+    pub async fn start_with(
+        binary: PathBuf,
+        database_url: &str,
+        settings: &[(&str, &str)],
+    ) -> ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -36,6 +56,10 @@ impl ServerProcess {
                 "traitortrack-serve-{}-{port}.log",
                 std::process::id()
             )),
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         server.resume().await;
         server
@@ -73,6 +97,7 @@ impl ServerProcess {
                 "--database",
                 &self.url,
             ])
+            .envs(self.settings.iter().map(|(k, v)| (k, v)))
             .env("TRAITORTRACK_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

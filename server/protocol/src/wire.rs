@@ -50,6 +50,12 @@ impl Role {
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
+    /// The 6-digit code of two-step login, for accounts that have it on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<String>,
+    /// A one-time recovery code, in place of `totp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

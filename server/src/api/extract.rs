@@ -9,7 +9,6 @@ use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::audit::{anonymize_ip, Actor};
-use crate::db::Ts;
 use crate::error::{Error, Kind};
 use crate::sessions::{self, Session};
 use crate::stations::{self, Station};
@@ -145,37 +144,120 @@ impl FromRequestParts<AppState> for Meta {
     }
 }
 
-/// A logged-in user, from `Authorization: Bearer <token>`.
+/// Where a session token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    Bearer,
+    /// The console cookie: state-changing requests must carry the CSRF token.
+    Cookie,
+}
+
+fn cookie_value<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// The session token of a request: `Authorization: Bearer …` or the console cookie.
+pub fn session_token(parts: &Parts) -> Option<(&str, TokenSource)> {
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    match bearer {
+        Some(token) => Some((token, TokenSource::Bearer)),
+        None => cookie_value(parts, sessions::COOKIE).map(|t| (t, TokenSource::Cookie)),
+    }
+}
+
+/// Any logged-in session, even one with a step still to take (a forced
+/// password change, two-step enrolment): for the routes that take those steps.
+pub struct AccountCaller {
+    pub session: Session,
+    pub source: TokenSource,
+}
+
+impl FromRequestParts<AppState> for AccountCaller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let (token, source) = session_token(parts).ok_or_else(|| {
+            Error::unauthorized("not_logged_in", "Log in first (no login token was sent).")
+        })?;
+        if source == TokenSource::Cookie && !parts.method.is_safe() {
+            let sent = parts
+                .headers
+                .get(sessions::CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            if !constant_time_eq(sent.as_bytes(), sessions::csrf_token(token).as_bytes()) {
+                return Err(Error::forbidden(
+                    "csrf_failed",
+                    "This request did not come from a TraitorTrack page. Reload the page and try again.",
+                ));
+            }
+        }
+        let session = sessions::from_token(&state.db, &state.settings, token, state.now()).await?;
+        Ok(AccountCaller { session, source })
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A logged-in user with nothing left to do first: what most routes take.
 pub struct Caller(pub Session);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or_else(|| {
-                Error::unauthorized("not_logged_in", "Log in first (no login token was sent).")
-            })?;
-        let session = sessions::from_token(&state.db, token, state.now()).await?;
-        Ok(Caller(session))
+        let caller = AccountCaller::from_request_parts(parts, state).await?;
+        caller.session.check_ready()?;
+        Ok(Caller(caller.session))
+    }
+}
+
+/// The caller's full address (the audit log keeps only an anonymised one).
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ci| ci.0.ip()),
+        ))
     }
 }
 
 impl Caller {
     /// The audit actor for this caller's request.
     pub fn actor(&self, meta: Meta) -> Actor {
-        Actor {
-            station_id: self.0.station_id,
-            ..meta.0.as_user(self.0.user.id, &self.0.user.username)
-        }
+        actor_of(&self.0, meta)
+    }
+}
+
+/// The audit actor for a session's request.
+pub fn actor_of(session: &Session, meta: Meta) -> Actor {
+    Actor {
+        station_id: session.station_id,
+        ..meta.0.as_user(session.user.id, &session.user.username)
     }
 }
 
@@ -220,11 +302,5 @@ impl FromRequestParts<AppState> for StationCaller {
                     "Only a registered station can send events (no X-Station-Key was sent).",
                 )
             })
-    }
-}
-
-impl AppState {
-    pub fn now(&self) -> Ts {
-        Ts::new(time::OffsetDateTime::now_utc())
     }
 }

@@ -6,6 +6,7 @@ mod bags;
 mod bills;
 mod events;
 pub mod extract;
+mod openapi;
 mod stations;
 mod stats;
 
@@ -13,9 +14,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request, StatusCode};
+use axum::handler::Handler;
+use axum::http::{HeaderName, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{on, MethodFilter};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -29,30 +31,273 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// Largest body for an event batch (1,000 events fit with room to spare).
 pub const EVENTS_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
+/// Who may call a route, as the OpenAPI document states it. The handlers
+/// enforce it (with the role checks of the domain); the role matrix test
+/// checks each route against its own table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Anyone.
+    Public,
+    /// A registered station (`X-Station-Key`).
+    Station,
+    /// A logged-in user (bearer token or console cookie); roles are checked inside.
+    User,
+}
+
+/// One route of the API, as listed in the OpenAPI document.
+#[derive(Debug, Clone)]
+pub struct RouteDoc {
+    pub method: Method,
+    pub path: &'static str,
+    pub auth: Auth,
+    pub summary: &'static str,
+}
+
+/// The route table: every route is added here once, with its description.
+struct Routes {
+    router: Router<AppState>,
+    docs: Vec<RouteDoc>,
+}
+
+impl Routes {
+    fn add<H, T>(
+        mut self,
+        method: Method,
+        path: &'static str,
+        auth: Auth,
+        summary: &'static str,
+        handler: H,
+    ) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.router = self.router.route(path, on(filter(&method), handler));
+        self.docs.push(RouteDoc {
+            method,
+            path,
+            auth,
+            summary,
+        });
+        self
+    }
+
+    /// Like [`Routes::add`], with its own body limit.
+    fn add_limited<H, T>(
+        mut self,
+        method: Method,
+        path: &'static str,
+        auth: Auth,
+        summary: &'static str,
+        limit: usize,
+        handler: H,
+    ) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.router = self.router.route(
+            path,
+            on(filter(&method), handler).layer(DefaultBodyLimit::max(limit)),
+        );
+        self.docs.push(RouteDoc {
+            method,
+            path,
+            auth,
+            summary,
+        });
+        self
+    }
+}
+
+fn filter(method: &Method) -> MethodFilter {
+    match *method {
+        Method::POST => MethodFilter::POST,
+        Method::PATCH => MethodFilter::PATCH,
+        Method::PUT => MethodFilter::PUT,
+        Method::DELETE => MethodFilter::DELETE,
+        _ => MethodFilter::GET,
+    }
+}
+
+fn routes() -> Routes {
+    use Auth::{Public, Station, User};
+    const GET: Method = Method::GET;
+    const POST: Method = Method::POST;
+    const PATCH: Method = Method::PATCH;
+    Routes {
+        router: Router::new(),
+        docs: Vec::new(),
+    }
+    .add(
+        GET,
+        "/healthz",
+        Public,
+        "Liveness: the process answers",
+        stats::healthz,
+    )
+    .add(
+        GET,
+        "/readyz",
+        Public,
+        "Readiness: the database answers",
+        stats::readyz,
+    )
+    .add(
+        GET,
+        "/api/v1/openapi.json",
+        Public,
+        "This API's OpenAPI document",
+        openapi::document,
+    )
+    .add(
+        POST,
+        "/api/v1/auth/login",
+        Public,
+        "Log in; answers a bearer token",
+        auth::login,
+    )
+    .add(
+        POST,
+        "/api/v1/auth/session",
+        Public,
+        "Log in for the console: a session cookie and its CSRF token",
+        auth::console_login,
+    )
+    .add(
+        POST,
+        "/api/v1/auth/logout",
+        User,
+        "End this login",
+        auth::logout,
+    )
+    .add(
+        POST,
+        "/api/v1/auth/logout-everywhere",
+        User,
+        "End every login of the caller",
+        auth::logout_everywhere,
+    )
+    .add(
+        POST,
+        "/api/v1/auth/password",
+        User,
+        "Change one's own password",
+        auth::change_password,
+    )
+    .add(
+        POST,
+        "/api/v1/auth/totp/enrol",
+        User,
+        "Start two-step login: secret, otpauth address, QR code",
+        auth::totp_enrol,
+    )
+    .add(
+        POST,
+        "/api/v1/auth/totp/confirm",
+        User,
+        "Confirm two-step login with a code; answers recovery codes once",
+        auth::totp_confirm,
+    )
+    .add(
+        POST,
+        "/api/v1/auth/totp/disable",
+        User,
+        "Turn one's own two-step login off (not for admins)",
+        auth::totp_disable,
+    )
+    .add(
+        GET,
+        "/api/v1/me",
+        User,
+        "Who is logged in, and any step they must take first",
+        auth::me,
+    )
+    .add(
+        POST,
+        "/api/v1/stations",
+        User,
+        "Register a station (admin); answers its key once",
+        stations::create,
+    )
+    .add(
+        GET,
+        "/api/v1/station/settings",
+        Station,
+        "The settings a station judges offline scans by",
+        stations::settings,
+    )
+    .add_limited(
+        POST,
+        "/api/v1/events",
+        Station,
+        "Send scan events (a batch of up to 1,000)",
+        EVENTS_BODY_LIMIT,
+        events::post,
+    )
+    .add(
+        GET,
+        "/api/v1/bags",
+        User,
+        "List bags (keyset pages)",
+        bags::list,
+    )
+    .add(
+        GET,
+        "/api/v1/bags/{code}",
+        User,
+        "One bag with its parent or children",
+        bags::get,
+    )
+    .add(
+        POST,
+        "/api/v1/bills",
+        User,
+        "Create a bill (admin, biller)",
+        bills::create,
+    )
+    .add(GET, "/api/v1/bills", User, "List bills", bills::list)
+    .add(
+        GET,
+        "/api/v1/bills/{code}",
+        User,
+        "One bill with its parent bags",
+        bills::get,
+    )
+    .add(
+        PATCH,
+        "/api/v1/bills/{code}",
+        User,
+        "Change a bill (admin, biller)",
+        bills::update,
+    )
+    .add(
+        POST,
+        "/api/v1/bills/{code}/close",
+        User,
+        "Close a bill (admin, biller)",
+        bills::close,
+    )
+    .add(
+        POST,
+        "/api/v1/bills/{code}/reopen",
+        User,
+        "Reopen a closed bill (admin)",
+        bills::reopen,
+    )
+    .add(GET, "/api/v1/stats", User, "Totals", stats::stats)
+}
+
+/// Every route the server answers, with its description.
+pub fn route_docs() -> Vec<RouteDoc> {
+    routes().docs
+}
+
 /// The whole application, ready to serve.
 pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    let api = Router::new()
-        .route("/auth/login", post(auth::login))
-        .route("/auth/logout", post(auth::logout))
-        .route("/me", get(auth::me))
-        .route("/stations", post(stations::create))
-        .route("/station/settings", get(stations::settings))
-        .route(
-            "/events",
-            post(events::post).layer(DefaultBodyLimit::max(EVENTS_BODY_LIMIT)),
-        )
-        .route("/bags", get(bags::list))
-        .route("/bags/{code}", get(bags::get))
-        .route("/bills", post(bills::create).get(bills::list))
-        .route("/bills/{code}", get(bills::get).patch(bills::update))
-        .route("/bills/{code}/close", post(bills::close))
-        .route("/bills/{code}/reopen", post(bills::reopen))
-        .route("/stats", get(stats::stats));
-    Router::new()
-        .nest("/api/v1", api)
-        .route("/healthz", get(stats::healthz))
-        .route("/readyz", get(stats::readyz))
+    routes()
+        .router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -108,6 +108,8 @@ impl ServerLink {
         let req = LoginRequest {
             username: username.to_string(),
             password: password.to_string(),
+            totp: None,
+            recovery_code: None,
         };
         self.post("/api/v1/auth/login", &req).await
     }
