@@ -42,11 +42,13 @@ CREATE TABLE areas (
     created_at  TIMESTAMPTZ NOT NULL,
     retired_at  TIMESTAMPTZ
 );
-CREATE UNIQUE INDEX areas_name ON areas (lower(name));
+-- Names that differ only in case are one area (the first spelling wins).
 INSERT INTO areas (name, created_at)
-SELECT DISTINCT dispatch_area, now()
+SELECT MIN(dispatch_area), now()
 FROM (SELECT dispatch_area FROM users UNION SELECT dispatch_area FROM bags) named
-WHERE dispatch_area IS NOT NULL;
+WHERE dispatch_area IS NOT NULL
+GROUP BY lower(dispatch_area);
+CREATE UNIQUE INDEX areas_name ON areas (lower(name));
 CREATE INDEX users_area ON users (dispatch_area) WHERE dispatch_area IS NOT NULL;
 
 -- A user asks for another role; an admin decides.

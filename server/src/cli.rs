@@ -1,4 +1,5 @@
-//! The `traitortrack` command line: serve, migrate, and add users and stations.
+//! The `traitortrack` command line: serve, migrate, add users and stations,
+//! and verify the audit log.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use crate::audit::Actor;
 use crate::config::{redacted_url, Config, Settings};
 use crate::db::{Db, Ts};
 use crate::users::{self, NewUser};
-use crate::{passwords, stations, AppState};
+use crate::{areas, passwords, stations, AppState};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use traitortrack_protocol::Role;
@@ -49,6 +50,17 @@ enum Command {
         #[command(subcommand)]
         command: StationCommand,
     },
+    /// Check the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Seal pending rows, then check every row against the hash chain; exits 1 on a problem.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -60,7 +72,7 @@ enum UserCommand {
         /// admin, biller or dispatcher.
         #[arg(long)]
         role: String,
-        /// The dispatch area (needed for dispatchers).
+        /// The dispatch area (needed for dispatchers); added when it does not exist yet.
         #[arg(long)]
         area: Option<String>,
         #[arg(long)]
@@ -106,7 +118,7 @@ fn system_actor() -> Actor {
 }
 
 /// Creates the first admin on an empty database and prints its password once.
-async fn bootstrap_admin(db: &Db) -> anyhow::Result<()> {
+async fn bootstrap_admin(db: &Db, settings: &Settings) -> anyhow::Result<()> {
     if users::count(db).await? > 0 {
         return Ok(());
     }
@@ -117,8 +129,9 @@ async fn bootstrap_admin(db: &Db) -> anyhow::Result<()> {
         password: &password,
         role: Role::Admin,
         dispatch_area: None,
+        must_change_password: false,
     };
-    users::create(&mut tx, &system_actor(), new, now()).await?;
+    users::create(&mut tx, settings, &system_actor(), new, now()).await?;
     tx.commit().await?;
     println!("Created the first admin account (shown once, write it down):");
     println!("  username: admin");
@@ -168,7 +181,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { listen } => {
             let settings = settings(&cli, listen.as_deref())?;
             let db = open(&settings).await?;
-            bootstrap_admin(&db).await?;
+            bootstrap_admin(&db, &settings).await?;
             let listener = tokio::net::TcpListener::bind(settings.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -202,14 +215,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = settings(&cli, None)?;
             let db = open(&settings).await?;
             let mut tx = db.begin().await?;
+            let mut added_area = None;
+            if let Some(name) = area {
+                let (area, added) = areas::ensure(&mut tx, &system_actor(), name, now()).await?;
+                added_area = added.then_some(area.name);
+            }
             let new = NewUser {
                 username,
                 password: &password,
                 role,
                 dispatch_area: area.as_deref(),
+                must_change_password: false,
             };
-            let user = users::create(&mut tx, &system_actor(), new, now()).await?;
+            let user = users::create(&mut tx, &settings, &system_actor(), new, now()).await?;
             tx.commit().await?;
+            if let Some(name) = added_area {
+                println!("Added the dispatch area {name} (it did not exist yet).");
+            }
             println!("Added {} ({}).", user.username, user.role.as_str());
         }
         Command::Station {
@@ -223,6 +245,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("Registered station {} (id {}).", created.name, created.id);
             println!("Station key (shown once; enter it in the station's settings):");
             println!("  {}", created.key);
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let settings = settings(&cli, None)?;
+            let db = open(&settings).await?;
+            let found = crate::audit::verify(&db).await?;
+            db.close().await;
+            if let Some(problem) = found.first_problem {
+                println!("The audit log is NOT intact: {problem}");
+                if found.problems > 1 {
+                    println!("{} problems in all.", found.problems);
+                }
+                bail!("the audit log failed verification");
+            }
+            println!(
+                "The audit log is intact: {} rows checked.",
+                found.rows_checked
+            );
+            if found.unsealed > 0 {
+                println!(
+                    "{} newer rows are still waiting to be sealed.",
+                    found.unsealed
+                );
+            }
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! event API, on PostgreSQL or the embedded SQLite.
 
 pub mod api;
+pub mod areas;
 pub mod audit;
 pub mod bags;
 pub mod bills;
@@ -11,9 +12,12 @@ pub mod counters;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod housekeeping;
 pub mod linking;
 pub mod login;
+pub mod notifications;
 pub mod passwords;
+pub mod promotions;
 pub mod ratelimit;
 pub mod sessions;
 pub mod stations;

@@ -86,15 +86,14 @@ async fn count_failure(
     refusal: Error,
     now: Ts,
 ) -> Result<Error> {
-    let failures: i32 =
-        on!(tx.conn(), |c| {
-            sqlx::query_scalar(
+    let failures: i32 = on!(tx.conn(), |c| {
+        sqlx::query_scalar(
         "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins"
     )
     .bind(user.id)
     .fetch_one(c)
     .await
-        })?;
+    })?;
     if i64::from(failures) < i64::from(settings.lockout_after) {
         return Ok(refusal);
     }

@@ -144,3 +144,107 @@ pub async fn worker_since(tx: &mut Tx, station_id: i64, user_id: i64) -> Result<
     .fetch_optional(c)
     .await)?)
 }
+
+/// A registered station as an admin sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Registered {
+    pub id: i64,
+    pub name: String,
+    pub created_at: Ts,
+    pub last_seen_at: Option<Ts>,
+    pub revoked_at: Option<Ts>,
+}
+
+/// Every registered station, by name.
+pub async fn list(db: &Db) -> Result<Vec<Registered>> {
+    Ok(on!(db.reader(), |c| {
+        sqlx::query_as(
+            "SELECT id, name, created_at, last_seen_at, revoked_at FROM stations ORDER BY name, id",
+        )
+        .fetch_all(c)
+        .await
+    })?)
+}
+
+async fn find(tx: &mut Tx, id: i64) -> Result<(String, Option<Ts>)> {
+    let row: Option<(String, Option<Ts>)> = on!(tx.conn(), |c| sqlx::query_as(
+        "SELECT name, revoked_at FROM stations WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await)?;
+    row.ok_or_else(|| {
+        Error::not_found(
+            "station_not_found",
+            format!("There is no station with id {id}."),
+        )
+    })
+}
+
+/// Revokes a station: its key stops working and the logins made at it end.
+pub async fn revoke(tx: &mut Tx, actor: &Actor, id: i64, now: Ts) -> Result<()> {
+    let (name, revoked_at) = find(tx, id).await?;
+    if revoked_at.is_some() {
+        return Err(Error::conflict(
+            "station_revoked",
+            format!("The station {name} is already revoked."),
+        ));
+    }
+    on!(tx.conn(), |c| sqlx::query(
+        "UPDATE stations SET revoked_at = $2 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    let ended = on!(tx.conn(), |c| sqlx::query(
+        "DELETE FROM sessions WHERE station_id = $1"
+    )
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    audit::record(
+        tx,
+        actor,
+        now,
+        Entry {
+            action: "station_revoke",
+            entity: "station",
+            code: Some(&name),
+            before: None,
+            after: Some(json!({"id": id, "sessions": ended})),
+        },
+    )
+    .await
+}
+
+/// Gives a station a new key (the old one stops working) and lifts a
+/// revocation; the key is in the answer and nowhere else.
+pub async fn new_key(tx: &mut Tx, actor: &Actor, id: i64, now: Ts) -> Result<StationCreated> {
+    let (name, revoked_at) = find(tx, id).await?;
+    let key = random_secret();
+    on!(tx.conn(), |c| sqlx::query(
+        "UPDATE stations SET key_hash = $2, revoked_at = NULL WHERE id = $1"
+    )
+    .bind(id)
+    .bind(secret_hash(&key))
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    audit::record(
+        tx,
+        actor,
+        now,
+        Entry {
+            action: "station_key",
+            entity: "station",
+            code: Some(&name),
+            before: Some(json!({"revoked": revoked_at.is_some()})),
+            after: Some(json!({"id": id})),
+        },
+    )
+    .await?;
+    Ok(StationCreated { id, name, key })
+}

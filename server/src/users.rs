@@ -3,10 +3,12 @@
 use serde_json::json;
 use traitortrack_protocol::{Role, UserInfo};
 
+use crate::areas::{self, Area};
 use crate::audit::{self, Actor, Entry};
+use crate::config::Settings;
 use crate::db::{Db, On, Ts, Tx};
 use crate::error::{Error, Result};
-use crate::{on, passwords};
+use crate::{notifications, on, passwords, sessions, totp};
 
 #[derive(Debug, Clone)]
 pub struct User {
@@ -25,6 +27,7 @@ pub struct User {
     pub must_change_password: bool,
     /// Two-step login is on (a TOTP secret was enrolled and confirmed).
     pub totp_enabled: bool,
+    pub created_at: Ts,
 }
 
 #[derive(sqlx::FromRow)]
@@ -41,11 +44,13 @@ struct UserRow {
     failed_logins: i32,
     must_change_password: bool,
     totp_enabled_at: Option<Ts>,
+    created_at: Ts,
 }
 
 const COLUMNS: &str =
     "id, username, role, dispatch_area, password_hash, deactivated_at, locked_at, \
-     locked_until, login_locked_until, failed_logins, must_change_password, totp_enabled_at";
+     locked_until, login_locked_until, failed_logins, must_change_password, totp_enabled_at, \
+     created_at";
 
 fn from_row(r: UserRow) -> Result<User> {
     let role = Role::parse(&r.role).ok_or_else(|| {
@@ -67,6 +72,7 @@ fn from_row(r: UserRow) -> Result<User> {
         failed_logins: r.failed_logins,
         must_change_password: r.must_change_password,
         totp_enabled: r.totp_enabled_at.is_some(),
+        created_at: r.created_at,
     })
 }
 
@@ -200,32 +206,76 @@ pub struct NewUser<'a> {
     pub password: &'a str,
     pub role: Role,
     pub dispatch_area: Option<&'a str>,
+    /// The user must choose their own password at their first login.
+    pub must_change_password: bool,
 }
 
-/// Creates an account. The caller hashes nothing: this runs argon2 off the runtime.
-pub async fn create(tx: &mut Tx, actor: &Actor, new: NewUser<'_>, now: Ts) -> Result<User> {
+/// Refuses a new active dispatcher in a full area. `already_in` is true when
+/// the user is counted in `area.dispatchers` already.
+fn check_room(settings: &Settings, area: &Area, already_in: bool) -> Result<()> {
+    let limit = i64::from(settings.max_dispatchers_per_area);
+    let others = area.dispatchers - i64::from(already_in);
+    if others >= limit {
+        return Err(Error::conflict(
+            "area_full",
+            format!(
+                "The area {} is full: it has {others} of {limit} dispatchers.",
+                area.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn area_required() -> Error {
+    Error::bad_input("area_required", "A dispatcher needs a dispatch area.")
+}
+
+async fn hash_off_runtime(password: &str) -> Result<String> {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || passwords::hash(&password))
+        .await
+        .map_err(|e| Error::Internal(format!("password hashing stopped: {e}")))?
+}
+
+/// Creates an account. The caller hashes nothing: this runs argon2 off the
+/// runtime. The area must exist and not be retired, and a dispatcher needs
+/// room in it (`settings.max_dispatchers_per_area`).
+pub async fn create(
+    tx: &mut Tx,
+    settings: &Settings,
+    actor: &Actor,
+    new: NewUser<'_>,
+    now: Ts,
+) -> Result<User> {
     let username = normalize_username(new.username)?;
     passwords::check_new(new.password, &username)?;
     let area = new.dispatch_area.map(normalize_area).transpose()?;
     if new.role == Role::Dispatcher && area.is_none() {
-        return Err(Error::bad_input(
-            "area_required",
-            "A dispatcher needs a dispatch area.",
-        ));
+        return Err(area_required());
     }
-    let password = new.password.to_string();
-    let hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
-        .await
-        .map_err(|e| Error::Internal(format!("password hashing stopped: {e}")))??;
+    // Hash before taking the area's lock: hashing is slow on purpose.
+    let hash = hash_off_runtime(new.password).await?;
+    let area = match area {
+        Some(name) => {
+            let area = areas::for_new_member(tx, &name).await?;
+            if new.role == Role::Dispatcher {
+                check_room(settings, &area, false)?;
+            }
+            Some(area.name)
+        }
+        None => None,
+    };
     let inserted: std::result::Result<i64, sqlx::Error> = on!(tx.conn(), |c| {
         sqlx::query_scalar(
-        "INSERT INTO users (username, password_hash, role, dispatch_area, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $5) RETURNING id"
+        "INSERT INTO users (username, password_hash, role, dispatch_area, must_change_password, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id"
     )
     .bind(&username)
     .bind(&hash)
     .bind(new.role.as_str())
     .bind(area.as_deref())
+    .bind(new.must_change_password)
     .bind(now)
     .fetch_one(c)
     .await
@@ -249,7 +299,11 @@ pub async fn create(tx: &mut Tx, actor: &Actor, new: NewUser<'_>, now: Ts) -> Re
             entity: "user",
             code: Some(&username),
             before: None,
-            after: Some(json!({"role": new.role.as_str(), "dispatch_area": area})),
+            after: Some(json!({
+                "role": new.role.as_str(),
+                "dispatch_area": area,
+                "must_change_password": new.must_change_password,
+            })),
         },
     )
     .await?;
@@ -264,8 +318,528 @@ pub async fn create(tx: &mut Tx, actor: &Actor, new: NewUser<'_>, now: Ts) -> Re
         locked_until: None,
         login_locked_until: None,
         failed_logins: 0,
-        must_change_password: false,
+        must_change_password: new.must_change_password,
         totp_enabled: false,
+        created_at: now,
+    })
+}
+
+/// Which accounts to list.
+#[derive(Debug, Default)]
+pub struct UserFilter {
+    pub role: Option<Role>,
+    pub area: Option<String>,
+    /// Usernames after this one (the previous page's last).
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// Accounts by username, at most `filter.limit` (1 to 500), and the
+/// username to continue after when there are more.
+pub async fn list(db: &Db, filter: &UserFilter) -> Result<(Vec<User>, Option<String>)> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM users
+         WHERE ($1 IS NULL OR role = $1)
+           AND ($2 IS NULL OR lower(dispatch_area) = lower($2))
+           AND ($3 IS NULL OR username > $3)
+         ORDER BY username LIMIT $4"
+    );
+    let limit = filter.limit.clamp(1, 500) as usize;
+    let rows: Vec<UserRow> = on!(db.reader(), |c| sqlx::query_as(&sql)
+        .bind(filter.role.map(Role::as_str))
+        .bind(filter.area.as_deref())
+        .bind(filter.after.as_deref())
+        .bind(limit as i64 + 1)
+        .fetch_all(c)
+        .await)?;
+    let mut users = rows.into_iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    let next = if users.len() > limit {
+        users.truncate(limit);
+        users.last().map(|u| u.username.clone())
+    } else {
+        None
+    };
+    Ok((users, next))
+}
+
+/// When the user last logged in, from the audit log.
+pub async fn last_login(db: &Db, user: &User) -> Result<Option<Ts>> {
+    Ok(on!(db.reader(), |c| {
+        sqlx::query_scalar(
+        "SELECT MAX(at) FROM audit_log WHERE entity = 'user' AND entity_code = $1 AND action = 'login'"
+    )
+    .bind(&user.username)
+    .fetch_one(c)
+    .await
+    })?)
+}
+
+/// "There is no user named …".
+pub fn not_found(username: &str) -> Error {
+    Error::not_found(
+        "user_not_found",
+        format!(
+            "There is no user named {}.",
+            username
+                .trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(40)
+                .collect::<String>()
+        ),
+    )
+}
+
+/// The user named `username`, read in `tx`; a plain 404 when there is none.
+pub async fn get(tx: &mut Tx, username: &str) -> Result<User> {
+    find_by_username(tx.conn(), username)
+        .await?
+        .ok_or_else(|| not_found(username))
+}
+
+/// The lock every admin change to an account takes first, in every server
+/// process: changes that could leave no admin (or overfill an area) queue
+/// there, then count what is left.
+const ACCOUNTS_LOCK: &str = "~admins";
+
+impl User {
+    /// Neither switched off nor locked now. Unlike [`User::check_usable_at`]
+    /// (which judges a scan by when it was made), a switch-off or lock counts
+    /// from the moment it is written, whatever time it carries: two requests
+    /// racing each other must each see the other's change.
+    pub fn is_active(&self, now: Ts) -> bool {
+        self.deactivated_at.is_none()
+            && !(self.locked_at.is_some() && self.locked_until.is_none_or(|until| now < until))
+    }
+}
+
+/// Takes [`ACCOUNTS_LOCK`] and checks, after it, that `by` is still an
+/// active admin (another admin may have just demoted them).
+async fn lock_accounts(tx: &mut Tx, by: &User, now: Ts) -> Result<()> {
+    tx.lock_codes([ACCOUNTS_LOCK]).await?;
+    let current = find_by_id(tx.conn(), by.id).await?;
+    match current {
+        Some(u) if u.role == Role::Admin && u.is_active(now) => Ok(()),
+        _ => Err(Error::forbidden(
+            "not_allowed",
+            "Only an admin can manage accounts, and you are no longer one.",
+        )),
+    }
+}
+
+/// Refuses when `target` is the last active admin. Call under [`ACCOUNTS_LOCK`].
+async fn check_not_last_admin(tx: &mut Tx, target: &User, what: &str, now: Ts) -> Result<()> {
+    if target.role != Role::Admin || !target.is_active(now) {
+        return Ok(());
+    }
+    let others: i64 = on!(tx.conn(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users
+         WHERE role = 'admin' AND id <> $1 AND deactivated_at IS NULL
+           AND (locked_at IS NULL OR (locked_until IS NOT NULL AND locked_until <= $2))"
+    )
+    .bind(target.id)
+    .bind(now)
+    .fetch_one(c)
+    .await)?;
+    if others == 0 {
+        return Err(Error::conflict(
+            "last_admin",
+            format!(
+                "{} is the only active admin, so they cannot be {what}. Make another user an admin first.",
+                target.username
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn own_account(what: &str) -> Error {
+    Error::forbidden(
+        "own_account",
+        format!("You cannot {what} your own account. Ask another admin."),
+    )
+}
+
+/// A change to a user's role or dispatch area.
+#[derive(Debug, Default, Clone)]
+pub struct Change {
+    pub role: Option<Role>,
+    /// `Some(None)` takes the user out of any area.
+    pub dispatch_area: Option<Option<String>>,
+}
+
+/// A user before and after a [`change`].
+#[derive(Debug, Clone)]
+pub struct Changed {
+    pub before: User,
+    pub after: User,
+}
+
+impl Changed {
+    pub fn role_changed(&self) -> bool {
+        self.before.role != self.after.role
+    }
+
+    pub fn area_changed(&self) -> bool {
+        self.before.dispatch_area != self.after.dispatch_area
+    }
+}
+
+/// Changes a user's role and/or area, by the admin `by`, under every rule:
+/// nobody changes their own role, the last active admin stays one, a
+/// dispatcher is in an area that exists, is not retired and has room. A role
+/// change ends the user's sessions. Nothing is written when nothing changes.
+/// Sends no notification: see [`update`].
+pub async fn change(
+    tx: &mut Tx,
+    settings: &Settings,
+    by: &User,
+    actor: &Actor,
+    username: &str,
+    change: &Change,
+    now: Ts,
+) -> Result<Changed> {
+    let wanted_area = match &change.dispatch_area {
+        Some(Some(a)) => Some(Some(normalize_area(a)?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    lock_accounts(tx, by, now).await?;
+    let before = get(tx, username).await?;
+    let role = change.role.unwrap_or(before.role);
+    if by.id == before.id && role != before.role {
+        return Err(Error::forbidden(
+            "own_role",
+            "You cannot change your own role. Ask another admin.",
+        ));
+    }
+    let area = wanted_area.unwrap_or_else(|| before.dispatch_area.clone());
+    if role == Role::Dispatcher && area.is_none() {
+        return Err(area_required());
+    }
+    if role != Role::Admin {
+        check_not_last_admin(tx, &before, "demoted", now).await?;
+    }
+    let same_area = match (&area, &before.dispatch_area) {
+        (Some(a), Some(b)) => a.to_lowercase() == b.to_lowercase(),
+        (None, None) => true,
+        _ => false,
+    };
+    let active = before.deactivated_at.is_none();
+    let joining =
+        role == Role::Dispatcher && active && !(before.role == Role::Dispatcher && same_area);
+    let area = match area {
+        Some(name) if joining || !same_area => {
+            let found = areas::for_new_member(tx, &name).await?;
+            if joining {
+                check_room(settings, &found, false)?;
+            }
+            Some(found.name)
+        }
+        // The same area (whatever case it was typed in) or none.
+        _ if same_area => before.dispatch_area.clone(),
+        _ => None,
+    };
+    let after = User {
+        role,
+        dispatch_area: area,
+        ..before.clone()
+    };
+    let changed = Changed { before, after };
+    if !changed.role_changed() && !changed.area_changed() {
+        return Ok(changed);
+    }
+    on!(tx.conn(), |c| sqlx::query(
+        "UPDATE users SET role = $2, dispatch_area = $3, updated_at = $4 WHERE id = $1"
+    )
+    .bind(changed.after.id)
+    .bind(changed.after.role.as_str())
+    .bind(changed.after.dispatch_area.as_deref())
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    let state = |u: &User| json!({"role": u.role.as_str(), "dispatch_area": u.dispatch_area});
+    audit::record(
+        tx,
+        actor,
+        now,
+        Entry {
+            action: if changed.role_changed() {
+                "role_change"
+            } else {
+                "area_change"
+            },
+            entity: "user",
+            code: Some(&changed.after.username),
+            before: Some(state(&changed.before)),
+            after: Some(state(&changed.after)),
+        },
+    )
+    .await?;
+    if changed.role_changed() {
+        sessions::revoke_all(tx, actor, &changed.after, None, "role_change", now).await?;
+    }
+    Ok(changed)
+}
+
+/// [`change`], and the user is told in the app.
+pub async fn update(
+    tx: &mut Tx,
+    settings: &Settings,
+    by: &User,
+    actor: &Actor,
+    username: &str,
+    what: &Change,
+    now: Ts,
+) -> Result<User> {
+    let changed = change(tx, settings, by, actor, username, what, now).await?;
+    let user = &changed.after;
+    if changed.role_changed() {
+        let message = format!(
+            "An admin changed your role to {}. Log in again to go on.",
+            user.role.as_str()
+        );
+        notifications::notify(tx, user.id, "role_change", &message, now).await?;
+    } else if changed.area_changed() {
+        let message = match &user.dispatch_area {
+            Some(area) => format!("An admin moved you to the dispatch area {area}."),
+            None => "An admin took you out of your dispatch area.".to_string(),
+        };
+        notifications::notify(tx, user.id, "area_change", &message, now).await?;
+    }
+    Ok(changed.after)
+}
+
+/// Locks an account until an admin unlocks it, and ends its sessions.
+pub async fn lock(tx: &mut Tx, by: &User, actor: &Actor, username: &str, now: Ts) -> Result<User> {
+    lock_accounts(tx, by, now).await?;
+    let user = get(tx, username).await?;
+    if user.id == by.id {
+        return Err(own_account("lock"));
+    }
+    if user.locked_at.is_some() && user.locked_until.is_none() {
+        return Err(Error::conflict(
+            "already_locked",
+            format!("The account {} is already locked.", user.username),
+        ));
+    }
+    check_not_last_admin(tx, &user, "locked", now).await?;
+    on!(tx.conn(), |c| sqlx::query(
+        "UPDATE users SET locked_at = $2, locked_until = NULL, updated_at = $2 WHERE id = $1"
+    )
+    .bind(user.id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    audit::record(
+        tx,
+        actor,
+        now,
+        Entry {
+            action: "lock",
+            entity: "user",
+            code: Some(&user.username),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    sessions::revoke_all(tx, actor, &user, None, "locked", now).await?;
+    Ok(User {
+        locked_at: Some(now),
+        locked_until: None,
+        ..user
+    })
+}
+
+/// Lifts an admin's lock and an automatic lockout after wrong passwords.
+pub async fn unlock(tx: &mut Tx, actor: &Actor, username: &str, now: Ts) -> Result<User> {
+    let user = get(tx, username).await?;
+    on!(tx.conn(), |c| sqlx::query(
+        "UPDATE users SET locked_at = NULL, locked_until = NULL, login_locked_until = NULL,
+             failed_logins = 0, updated_at = $2
+         WHERE id = $1"
+    )
+    .bind(user.id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    audit::record(
+        tx,
+        actor,
+        now,
+        Entry {
+            action: "unlock",
+            entity: "user",
+            code: Some(&user.username),
+            before: Some(json!({
+                "locked": user.locked_at.is_some(),
+                "login_locked": user.login_locked_until.is_some_and(|until| now < until),
+                "failed_logins": user.failed_logins,
+            })),
+            after: None,
+        },
+    )
+    .await?;
+    Ok(User {
+        locked_at: None,
+        locked_until: None,
+        login_locked_until: None,
+        failed_logins: 0,
+        ..user
+    })
+}
+
+/// Switches an account off and ends its sessions; its history stays.
+pub async fn deactivate(
+    tx: &mut Tx,
+    by: &User,
+    actor: &Actor,
+    username: &str,
+    now: Ts,
+) -> Result<User> {
+    lock_accounts(tx, by, now).await?;
+    let user = get(tx, username).await?;
+    if user.id == by.id {
+        return Err(own_account("switch off"));
+    }
+    if user.deactivated_at.is_some() {
+        return Err(Error::conflict(
+            "already_inactive",
+            format!("The account {} is already switched off.", user.username),
+        ));
+    }
+    check_not_last_admin(tx, &user, "switched off", now).await?;
+    on!(tx.conn(), |c| sqlx::query(
+        "UPDATE users SET deactivated_at = $2, updated_at = $2 WHERE id = $1"
+    )
+    .bind(user.id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    audit::record(
+        tx,
+        actor,
+        now,
+        Entry {
+            action: "deactivate",
+            entity: "user",
+            code: Some(&user.username),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    sessions::revoke_all(tx, actor, &user, None, "deactivated", now).await?;
+    Ok(User {
+        deactivated_at: Some(now),
+        ..user
+    })
+}
+
+/// Switches an account back on; a dispatcher needs room in their area again.
+pub async fn reactivate(
+    tx: &mut Tx,
+    settings: &Settings,
+    by: &User,
+    actor: &Actor,
+    username: &str,
+    now: Ts,
+) -> Result<User> {
+    lock_accounts(tx, by, now).await?;
+    let user = get(tx, username).await?;
+    if user.deactivated_at.is_none() {
+        return Err(Error::conflict(
+            "already_active",
+            format!("The account {} is already switched on.", user.username),
+        ));
+    }
+    if user.role == Role::Dispatcher {
+        let name = user.dispatch_area.as_deref().ok_or_else(area_required)?;
+        let area = areas::for_new_member(tx, name).await?;
+        check_room(settings, &area, false)?;
+    }
+    on!(tx.conn(), |c| sqlx::query(
+        "UPDATE users SET deactivated_at = NULL, updated_at = $2 WHERE id = $1"
+    )
+    .bind(user.id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    audit::record(
+        tx,
+        actor,
+        now,
+        Entry {
+            action: "reactivate",
+            entity: "user",
+            code: Some(&user.username),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    Ok(User {
+        deactivated_at: None,
+        ..user
+    })
+}
+
+/// An admin's password reset: `password`, or a generated one (returned, to
+/// show once). The user must choose their own at the next login.
+pub async fn reset_password(
+    tx: &mut Tx,
+    actor: &Actor,
+    username: &str,
+    password: Option<&str>,
+    now: Ts,
+) -> Result<(User, Option<String>)> {
+    let user = get(tx, username).await?;
+    let generated = password.is_none().then(passwords::generate);
+    let password = password.or(generated.as_deref()).unwrap_or_default();
+    set_password(tx, actor, &user, password, true, None, now).await?;
+    Ok((
+        User {
+            must_change_password: true,
+            ..user
+        },
+        generated,
+    ))
+}
+
+/// Ends every session of a user, at an admin's request.
+pub async fn end_sessions(tx: &mut Tx, actor: &Actor, username: &str, now: Ts) -> Result<u64> {
+    let user = get(tx, username).await?;
+    sessions::revoke_all(tx, actor, &user, None, "admin_request", now).await
+}
+
+/// Turns a user's two-step login off, so they can set it up again.
+pub async fn reset_two_step(
+    tx: &mut Tx,
+    by: &User,
+    actor: &Actor,
+    username: &str,
+    now: Ts,
+) -> Result<User> {
+    let user = get(tx, username).await?;
+    if user.id == by.id {
+        return Err(own_account("reset two-step login on"));
+    }
+    if !user.totp_enabled {
+        return Err(Error::conflict(
+            "two_step_off",
+            format!("Two-step login is not on for {}.", user.username),
+        ));
+    }
+    totp::disable(tx, actor, &user, now).await?;
+    Ok(User {
+        totp_enabled: false,
+        ..user
     })
 }
 

@@ -19,6 +19,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Connection;
 use traitortrack_protocol::Role;
+use traitortrack_server::areas;
 use traitortrack_server::audit::Actor;
 use traitortrack_server::config::{Config, Settings};
 use traitortrack_server::db::{Db, Ts};
@@ -236,6 +237,8 @@ pub fn settings(url: &str) -> Settings {
         require_admin_totp: false,
         login_attempts_per_ip: 100_000,
         login_attempts_per_user: 100_000,
+        // Some tests put dozens of dispatchers in one area.
+        max_dispatchers_per_area: 1000,
         ..Config::default()
     };
     config.validate().expect("test settings are valid")
@@ -263,6 +266,8 @@ pub struct TestServer {
     pub admin_token: String,
     /// The server's clock: move it forward to pass a timeout without waiting.
     pub clock: traitortrack_server::Clock,
+    /// The settings the server runs with.
+    pub settings: std::sync::Arc<Settings>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -282,27 +287,37 @@ impl TestServer {
         db.migrate().await.expect("migrate the test database");
         let backend = db.backend();
         let state = AppState::new(db.clone(), settings);
+        let settings_in_use = state.settings.clone();
         let clock = state.clock.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
+        let mut http = reqwest::Client::builder().timeout(Duration::from_secs(60));
+        let mut scheme = "http";
+        if let Some(tls) = &state.settings.tls {
+            // Trust the server's own certificate, as a configured client would.
+            let pem = std::fs::read(&tls.cert).expect("read the test certificate");
+            http = http.add_root_certificate(
+                reqwest::Certificate::from_pem(&pem).expect("a PEM certificate"),
+            );
+            scheme = "https";
+        }
+        let http = http.build().expect("http client");
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(traitortrack_server::serve(listener, state, async {
             let _ = rx.await;
         }));
         let mut server = TestServer {
-            base: format!("http://{addr}"),
+            base: format!("{scheme}://{addr}"),
             addr,
             db,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("http client"),
+            http,
             backend,
             url,
             admin_token: String::new(),
             clock,
+            settings: settings_in_use,
             stop: Some(tx),
         };
         if users::find_by_username(server.db.reader(), "admin")
@@ -316,19 +331,28 @@ impl TestServer {
         server
     }
 
-    /// Creates an account directly in the database.
+    /// Creates an account directly in the database, and its dispatch area
+    /// first when there is no such area yet.
     pub async fn add_user(&self, username: &str, role: Role, area: Option<&str>) {
+        let now = Ts::new(time::OffsetDateTime::now_utc());
         let mut tx = self.db.begin().await.expect("begin");
+        if let Some(area) = area {
+            areas::ensure(&mut tx, &Actor::default(), area, now)
+                .await
+                .expect("add the test area");
+        }
         users::create(
             &mut tx,
+            &self.settings,
             &Actor::default(),
             NewUser {
                 username,
                 password: PASSWORD,
                 role,
                 dispatch_area: area,
+                must_change_password: false,
             },
-            Ts::new(time::OffsetDateTime::now_utc()),
+            now,
         )
         .await
         .expect("create test user");

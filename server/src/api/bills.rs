@@ -8,7 +8,7 @@ use traitortrack_protocol::{
     Bill, BillStatus, BillSummary, CloseBill, CreateBill, Page, PatchBill,
 };
 
-use super::extract::{ApiJson, ApiQuery, Caller, Meta};
+use super::extract::{Admin, ApiJson, ApiQuery, Billing, Caller, Meta};
 use crate::bills::{self, BillFilter};
 use crate::error::{Error, Result};
 use crate::AppState;
@@ -22,7 +22,7 @@ async fn read(state: &AppState, caller: &Caller, code: &str) -> Result<Json<Bill
 #[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    Billing(caller): Billing,
     meta: Meta,
     ApiJson(req): ApiJson<CreateBill>,
 ) -> Result<(StatusCode, Json<Bill>)> {
@@ -39,7 +39,7 @@ pub async fn create(
 #[tracing::instrument(skip_all)]
 pub async fn get(
     State(state): State<AppState>,
-    caller: Caller,
+    Billing(caller): Billing,
     Path(code): Path<String>,
 ) -> Result<Json<Bill>> {
     read(&state, &caller, &code).await
@@ -57,7 +57,7 @@ pub struct ListQuery {
 #[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    Billing(caller): Billing,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<BillSummary>>> {
     let date = q
@@ -90,7 +90,7 @@ pub async fn list(
 #[tracing::instrument(skip_all)]
 pub async fn update(
     State(state): State<AppState>,
-    caller: Caller,
+    Billing(caller): Billing,
     meta: Meta,
     Path(code): Path<String>,
     ApiJson(req): ApiJson<PatchBill>,
@@ -105,7 +105,7 @@ pub async fn update(
 #[tracing::instrument(skip_all)]
 pub async fn close(
     State(state): State<AppState>,
-    caller: Caller,
+    Billing(caller): Billing,
     meta: Meta,
     Path(code): Path<String>,
     body: Option<ApiJson<CloseBill>>,
@@ -121,7 +121,7 @@ pub async fn close(
 #[tracing::instrument(skip_all)]
 pub async fn reopen(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     meta: Meta,
     Path(code): Path<String>,
 ) -> Result<Json<Bill>> {

@@ -304,3 +304,61 @@ impl FromRequestParts<AppState> for StationCaller {
             })
     }
 }
+
+/// Route-level role gates: the role is checked before the body is read, so a
+/// caller without the role gets 403 whatever they send. The domain functions
+/// check again (the console calls them too).
+macro_rules! role_gate {
+    ($(#[$doc:meta])* $name:ident, $roles:expr, $what:literal) => {
+        $(#[$doc])*
+        pub struct $name(pub Caller);
+
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = Error;
+
+            async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+                let caller = Caller::from_request_parts(parts, state).await?;
+                caller.0.user.require($roles, $what)?;
+                Ok($name(caller))
+            }
+        }
+    };
+}
+
+role_gate!(
+    /// An admin.
+    Admin,
+    &[traitortrack_protocol::Role::Admin],
+    "use this (it is for admins)"
+);
+role_gate!(
+    /// An admin or a biller.
+    Billing,
+    &[
+        traitortrack_protocol::Role::Admin,
+        traitortrack_protocol::Role::Biller
+    ],
+    "work on bills"
+);
+
+/// A numeric id as the one path parameter (`/…/{id}`); anything else gets a
+/// 400 in plain words.
+pub struct PathId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| Error::bad_input("bad_id", "The address needs a number as the id."))?;
+        raw.trim().parse().map(PathId).map_err(|_| {
+            let shown: String = raw.chars().take(40).collect();
+            Error::bad_input(
+                "bad_id",
+                format!("{shown:?} is not an id: an id is a whole number."),
+            )
+        })
+    }
+}

@@ -1,21 +1,26 @@
 //! The HTTP surface: `/api/v1` JSON routes and health probes. Handlers parse,
 //! call the domain, and shape the answer.
 
+mod areas;
+mod audit;
 mod auth;
 mod bags;
 mod bills;
 mod events;
 pub mod extract;
+mod notifications;
 mod openapi;
+mod promotions;
 mod stations;
 mod stats;
+mod users;
 
 use std::future::Future;
 use std::net::SocketAddr;
 
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
-use axum::http::{HeaderName, Method, Request, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter};
 use axum::Router;
@@ -222,6 +227,188 @@ fn routes() -> Routes {
     )
     .add(
         GET,
+        "/api/v1/stations",
+        User,
+        "List stations: created, last seen, revoked (admin)",
+        stations::list,
+    )
+    .add(
+        POST,
+        "/api/v1/stations/{id}/revoke",
+        User,
+        "Revoke a station: its key stops working, its logins end (admin)",
+        stations::revoke,
+    )
+    .add(
+        POST,
+        "/api/v1/stations/{id}/key",
+        User,
+        "Give a station a new key, answered once; lifts a revocation (admin)",
+        stations::new_key,
+    )
+    .add(
+        GET,
+        "/api/v1/users",
+        User,
+        "List users; filters role, area (admin)",
+        users::list,
+    )
+    .add(
+        POST,
+        "/api/v1/users",
+        User,
+        "Add a user; without a password one is made up and answered once (admin)",
+        users::create,
+    )
+    .add(
+        GET,
+        "/api/v1/users/{username}",
+        User,
+        "One user, with their last login (admin)",
+        users::get,
+    )
+    .add(
+        PATCH,
+        "/api/v1/users/{username}",
+        User,
+        "Change a user's role or dispatch area (admin; not one's own role)",
+        users::update,
+    )
+    .add(
+        POST,
+        "/api/v1/users/{username}/lock",
+        User,
+        "Lock a user until unlocked; ends their logins (admin)",
+        users::lock,
+    )
+    .add(
+        POST,
+        "/api/v1/users/{username}/unlock",
+        User,
+        "Unlock a user, also after too many wrong passwords (admin)",
+        users::unlock,
+    )
+    .add(
+        POST,
+        "/api/v1/users/{username}/password",
+        User,
+        "Reset a user's password; they choose their own at next login (admin)",
+        users::reset_password,
+    )
+    .add(
+        POST,
+        "/api/v1/users/{username}/deactivate",
+        User,
+        "Switch a user off; ends their logins (admin)",
+        users::deactivate,
+    )
+    .add(
+        POST,
+        "/api/v1/users/{username}/reactivate",
+        User,
+        "Switch a user back on (admin)",
+        users::reactivate,
+    )
+    .add(
+        POST,
+        "/api/v1/users/{username}/logout-everywhere",
+        User,
+        "End every login of a user (admin)",
+        users::logout_everywhere,
+    )
+    .add(
+        POST,
+        "/api/v1/users/{username}/totp/disable",
+        User,
+        "Turn a user's two-step login off so they can set it up again (admin)",
+        users::reset_two_step,
+    )
+    .add(
+        GET,
+        "/api/v1/areas",
+        User,
+        "List dispatch areas",
+        areas::list,
+    )
+    .add(
+        POST,
+        "/api/v1/areas",
+        User,
+        "Add a dispatch area (admin)",
+        areas::create,
+    )
+    .add(
+        PATCH,
+        "/api/v1/areas/{id}",
+        User,
+        "Rename a dispatch area; its users and bags follow (admin)",
+        areas::rename,
+    )
+    .add(
+        POST,
+        "/api/v1/areas/{id}/retire",
+        User,
+        "Retire a dispatch area with no active dispatchers (admin)",
+        areas::retire,
+    )
+    .add(
+        POST,
+        "/api/v1/promotions",
+        User,
+        "Ask for another role, with a reason",
+        promotions::create,
+    )
+    .add(
+        GET,
+        "/api/v1/promotions",
+        User,
+        "Promotion requests: all for admins, one's own for others",
+        promotions::list,
+    )
+    .add(
+        POST,
+        "/api/v1/promotions/{id}/approve",
+        User,
+        "Approve a promotion request (admin; not one's own)",
+        promotions::approve,
+    )
+    .add(
+        POST,
+        "/api/v1/promotions/{id}/reject",
+        User,
+        "Reject a promotion request (admin; not one's own)",
+        promotions::reject,
+    )
+    .add(
+        GET,
+        "/api/v1/notifications",
+        User,
+        "One's own notifications, newest first (keyset pages by `before`)",
+        notifications::list,
+    )
+    .add(
+        GET,
+        "/api/v1/notifications/unread-count",
+        User,
+        "How many of one's notifications are unread",
+        notifications::unread_count,
+    )
+    .add(
+        POST,
+        "/api/v1/notifications/{id}/read",
+        User,
+        "Mark one of one's notifications read",
+        notifications::read,
+    )
+    .add(
+        POST,
+        "/api/v1/notifications/read-all",
+        User,
+        "Mark all of one's notifications read",
+        notifications::read_all,
+    )
+    .add(
+        GET,
         "/api/v1/station/settings",
         Station,
         "The settings a station judges offline scans by",
@@ -286,6 +473,51 @@ fn routes() -> Routes {
         bills::reopen,
     )
     .add(GET, "/api/v1/stats", User, "Totals", stats::stats)
+    .add(
+        GET,
+        "/api/v1/audit",
+        User,
+        "The audit log, newest first (admin; keyset pages by `before`)",
+        audit::list,
+    )
+    .add(
+        POST,
+        "/api/v1/audit/verify",
+        User,
+        "Seal and check the audit log's hash chain (admin)",
+        audit::verify,
+    )
+}
+
+/// The browser protections every answer carries; HSTS only when served over TLS.
+async fn security_headers(
+    axum::extract::State(tls): axum::extract::State<bool>,
+    mut response: Response,
+) -> Response {
+    let headers = response.headers_mut();
+    let fixed = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    if tls {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
 }
 
 /// Every route the server answers, with its description.
@@ -315,6 +547,10 @@ pub fn app(state: AppState) -> Router {
             .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::map_response_with_state(
+            state.settings.tls.is_some(),
+            security_headers,
+        ))
         .with_state(state)
 }
 
@@ -349,14 +585,59 @@ fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .into_response()
 }
 
-/// Serves the app on a bound listener until `shutdown` resolves.
+/// Serves the app on a bound listener until `shutdown` resolves: plain HTTP,
+/// or HTTPS when the settings name a certificate and key. The background
+/// upkeep runs alongside and stops with it.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let upkeep = tokio::spawn(crate::housekeeping::run(state.clone()));
+    let sealer = tokio::spawn(crate::audit::keep_sealing(state.db.clone()));
+    let tls = state.settings.tls.clone();
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
+    let served = match tls {
+        None => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => {
+            let config = tls_config(&tls).await?;
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+            });
+            axum_server::from_tcp_rustls(listener.into_std()?, config)?
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+    };
+    upkeep.abort();
+    sealer.abort();
+    served
+}
+
+/// The rustls configuration from the PEM files in the settings.
+async fn tls_config(
+    tls: &crate::config::Tls,
+) -> std::io::Result<axum_server::tls_rustls::RustlsConfig> {
+    // One crypto provider for the process (ring); a second install is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
         .await
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot use the TLS certificate {} and key {}: {e}",
+                    tls.cert.display(),
+                    tls.key.display()
+                ),
+            )
+        })
 }

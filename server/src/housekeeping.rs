@@ -1,0 +1,26 @@
+//! Background upkeep of a serving process: deleting ended sessions and old
+//! rate-limit windows. Any number of processes may run it at once.
+
+use std::time::Duration;
+
+use crate::{ratelimit, sessions, AppState};
+
+const EVERY: Duration = Duration::from_secs(600);
+
+/// Runs until the task is dropped; a failed round is logged and tried again later.
+pub async fn run(state: AppState) {
+    let mut tick = tokio::time::interval(EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = state.now();
+        match sessions::purge_expired(&state.db, &state.settings, now).await {
+            Ok(n) if n > 0 => tracing::info!(sessions = n, "ended sessions deleted"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not delete ended sessions"),
+        }
+        if let Err(e) = ratelimit::purge(&state.db, now).await {
+            tracing::warn!(error = %e, "could not delete old rate-limit windows");
+        }
+    }
+}

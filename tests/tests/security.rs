@@ -1,0 +1,819 @@
+//! Security end to end: the role matrix over every route, the OpenAPI
+//! document, brute force and lockout (also across two server processes),
+//! two-step login, CSRF on console sessions, session timeouts, the browser
+//! headers, and built-in HTTPS.
+
+use std::collections::BTreeSet;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use traitortrack_protocol::Role;
+use traitortrack_server::api::{route_docs, RouteDoc};
+use traitortrack_tests::process::ServerProcess;
+use traitortrack_tests::{
+    fresh_url, on_each_backend, production_settings, send, server_binary, settings, Backend,
+    TestServer, PASSWORD,
+};
+
+/// Who calls a route in the matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    Anonymous,
+    Station,
+    Dispatcher,
+    Biller,
+    Admin,
+}
+
+const EVERYONE: &[Who] = &[
+    Who::Anonymous,
+    Who::Station,
+    Who::Dispatcher,
+    Who::Biller,
+    Who::Admin,
+];
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy)]
+enum May {
+    Anyone,
+    StationOnly,
+    AnyUser,
+    Billing,
+    AdminOnly,
+}
+
+/// The expected access of every route, written by hand: a route the server
+/// answers that is missing here fails the test, and so does an entry here
+/// for a route the server does not have.
+const MATRIX: &[(&str, &str, May)] = &[
+    ("GET", "/healthz", May::Anyone),
+    ("GET", "/readyz", May::Anyone),
+    ("GET", "/api/v1/openapi.json", May::Anyone),
+    ("POST", "/api/v1/auth/login", May::Anyone),
+    ("POST", "/api/v1/auth/session", May::Anyone),
+    ("POST", "/api/v1/auth/logout", May::AnyUser),
+    ("POST", "/api/v1/auth/logout-everywhere", May::AnyUser),
+    ("POST", "/api/v1/auth/password", May::AnyUser),
+    ("POST", "/api/v1/auth/totp/enrol", May::AnyUser),
+    ("POST", "/api/v1/auth/totp/confirm", May::AnyUser),
+    ("POST", "/api/v1/auth/totp/disable", May::AnyUser),
+    ("GET", "/api/v1/me", May::AnyUser),
+    ("GET", "/api/v1/station/settings", May::StationOnly),
+    ("POST", "/api/v1/events", May::StationOnly),
+    ("GET", "/api/v1/bags", May::AnyUser),
+    ("GET", "/api/v1/bags/{code}", May::AnyUser),
+    ("POST", "/api/v1/bills", May::Billing),
+    ("GET", "/api/v1/bills", May::Billing),
+    ("GET", "/api/v1/bills/{code}", May::Billing),
+    ("PATCH", "/api/v1/bills/{code}", May::Billing),
+    ("POST", "/api/v1/bills/{code}/close", May::Billing),
+    ("POST", "/api/v1/bills/{code}/reopen", May::AdminOnly),
+    ("GET", "/api/v1/stats", May::AnyUser),
+    ("POST", "/api/v1/stations", May::AdminOnly),
+    ("GET", "/api/v1/stations", May::AdminOnly),
+    ("POST", "/api/v1/stations/{id}/revoke", May::AdminOnly),
+    ("POST", "/api/v1/stations/{id}/key", May::AdminOnly),
+    ("GET", "/api/v1/users", May::AdminOnly),
+    ("POST", "/api/v1/users", May::AdminOnly),
+    ("GET", "/api/v1/users/{username}", May::AdminOnly),
+    ("PATCH", "/api/v1/users/{username}", May::AdminOnly),
+    ("POST", "/api/v1/users/{username}/lock", May::AdminOnly),
+    ("POST", "/api/v1/users/{username}/unlock", May::AdminOnly),
+    ("POST", "/api/v1/users/{username}/password", May::AdminOnly),
+    (
+        "POST",
+        "/api/v1/users/{username}/deactivate",
+        May::AdminOnly,
+    ),
+    (
+        "POST",
+        "/api/v1/users/{username}/reactivate",
+        May::AdminOnly,
+    ),
+    (
+        "POST",
+        "/api/v1/users/{username}/logout-everywhere",
+        May::AdminOnly,
+    ),
+    (
+        "POST",
+        "/api/v1/users/{username}/totp/disable",
+        May::AdminOnly,
+    ),
+    ("GET", "/api/v1/areas", May::AnyUser),
+    ("POST", "/api/v1/areas", May::AdminOnly),
+    ("PATCH", "/api/v1/areas/{id}", May::AdminOnly),
+    ("POST", "/api/v1/areas/{id}/retire", May::AdminOnly),
+    ("POST", "/api/v1/promotions", May::AnyUser),
+    ("GET", "/api/v1/promotions", May::AnyUser),
+    ("POST", "/api/v1/promotions/{id}/approve", May::AdminOnly),
+    ("POST", "/api/v1/promotions/{id}/reject", May::AdminOnly),
+    ("GET", "/api/v1/notifications", May::AnyUser),
+    ("GET", "/api/v1/notifications/unread-count", May::AnyUser),
+    ("POST", "/api/v1/notifications/{id}/read", May::AnyUser),
+    ("POST", "/api/v1/notifications/read-all", May::AnyUser),
+    ("GET", "/api/v1/audit", May::AdminOnly),
+    ("POST", "/api/v1/audit/verify", May::AdminOnly),
+];
+
+fn allowed(may: May, who: Who) -> bool {
+    match may {
+        May::Anyone => true,
+        May::StationOnly => who == Who::Station,
+        May::AnyUser => !matches!(who, Who::Anonymous | Who::Station),
+        May::Billing => matches!(who, Who::Biller | Who::Admin),
+        May::AdminOnly => who == Who::Admin,
+    }
+}
+
+/// A concrete address for a route: parameters get values that name nothing
+/// the test depends on.
+fn concrete(path: &str) -> String {
+    path.replace("{code}", "SB00001")
+        .replace("{username}", "victim")
+        .replace("{id}", "999999")
+}
+
+async fn call(
+    s: &TestServer,
+    route: &RouteDoc,
+    who: Who,
+    station_key: &str,
+) -> (StatusCode, Value) {
+    let url = s.url(&concrete(route.path));
+    let mut req = s.http.request(route.method.clone(), &url);
+    match who {
+        Who::Anonymous => {}
+        Who::Station => req = req.header("x-station-key", station_key),
+        Who::Dispatcher => req = req.bearer_auth(s.login("dora", None).await),
+        Who::Biller => req = req.bearer_auth(s.login("bina", None).await),
+        Who::Admin => req = req.bearer_auth(s.login("admin", None).await),
+    }
+    if route.method != reqwest::Method::GET {
+        req = req.json(&json!({}));
+    }
+    send(req).await
+}
+
+async fn role_matrix_covers_every_route(backend: Backend) {
+    let Some(url) = fresh_url(backend).await else {
+        return;
+    };
+    let s = TestServer::start_with(settings(&url)).await;
+    s.add_user("dora", Role::Dispatcher, Some("north")).await;
+    s.add_user("bina", Role::Biller, None).await;
+    s.add_user("victim", Role::Dispatcher, Some("north")).await;
+    let station_key = s.station("matrix").await;
+
+    let routes = route_docs();
+    let served: BTreeSet<(String, String)> = routes
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_string()))
+        .collect();
+    let listed: BTreeSet<(String, String)> = MATRIX
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
+    let unlisted: Vec<_> = served.difference(&listed).collect();
+    assert!(
+        unlisted.is_empty(),
+        "routes without a matrix entry: {unlisted:?}"
+    );
+    let gone: Vec<_> = listed.difference(&served).collect();
+    assert!(
+        gone.is_empty(),
+        "matrix entries for routes the server lacks: {gone:?}"
+    );
+
+    for route in &routes {
+        let (_, _, may) = MATRIX
+            .iter()
+            .find(|(m, p, _)| *m == route.method.as_str() && *p == route.path)
+            .expect("listed above");
+        for &who in EVERYONE {
+            let (status, body) = call(&s, route, who, &station_key).await;
+            let what = format!(
+                "{} {} as {who:?}: {status} {body}",
+                route.method, route.path
+            );
+            assert!(status.as_u16() < 500, "{what}");
+            if allowed(*may, who) {
+                assert!(
+                    status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                    "should be let in: {what}"
+                );
+                assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{what}");
+                assert_ne!(
+                    body["error"]["code"], "not_found",
+                    "route not served: {what}"
+                );
+            } else if matches!(who, Who::Anonymous | Who::Station)
+                || matches!(may, May::StationOnly)
+            {
+                // No login (or no station key) at all: 401, not 403.
+                assert_eq!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "should be refused: {what}"
+                );
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "should be refused: {what}");
+            }
+        }
+    }
+}
+on_each_backend!(role_matrix_covers_every_route);
+
+#[test]
+fn no_debug_seed_reset_or_emergency_routes() {
+    for route in route_docs() {
+        for segment in route.path.split('/') {
+            assert!(
+                !["debug", "seed", "reset", "emergency", "test", "dev"].contains(&segment),
+                "{} {} looks like a maintenance route",
+                route.method,
+                route.path
+            );
+        }
+    }
+}
+
+async fn openapi_lists_every_route(backend: Backend) {
+    let Some(url) = fresh_url(backend).await else {
+        return;
+    };
+    let s = TestServer::start_with(settings(&url)).await;
+    let (status, doc) = send(s.http.get(s.url("/api/v1/openapi.json"))).await;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut documented = 0;
+    for route in route_docs() {
+        let op = &paths
+            .get(route.path)
+            .unwrap_or_else(|| panic!("{} is not in the document", route.path))
+            [route.method.as_str().to_lowercase()];
+        assert!(
+            op.is_object(),
+            "{} {} is not in the document",
+            route.method,
+            route.path
+        );
+        assert_eq!(op["summary"], route.summary);
+        documented += 1;
+    }
+    let in_doc: usize = paths
+        .values()
+        .map(|m| m.as_object().map_or(0, |m| m.len()))
+        .sum();
+    assert_eq!(
+        in_doc, documented,
+        "the document lists routes the server does not have"
+    );
+}
+on_each_backend!(openapi_lists_every_route);
+
+/// Settings with the production limits, but no two-step login for the admin
+/// (who unlocks accounts in these tests).
+fn lockout_settings(url: &str) -> traitortrack_server::config::Settings {
+    let mut s = production_settings(url);
+    s.require_admin_totp = false;
+    s
+}
+
+async fn login_status(
+    s: &TestServer,
+    base: &str,
+    user: &str,
+    password: &str,
+) -> (StatusCode, Value) {
+    send(
+        s.http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"username": user, "password": password})),
+    )
+    .await
+}
+
+async fn brute_force_locks_then_the_window_passes(backend: Backend) {
+    let Some(url) = fresh_url(backend).await else {
+        return;
+    };
+    let s = TestServer::start_with(lockout_settings(&url)).await;
+    s.add_user("ravi", Role::Dispatcher, Some("north")).await;
+    let mut seen = Vec::new();
+    for i in 0..20 {
+        let (status, body) = login_status(&s, &s.base, "ravi", &format!("wrong-guess-{i}")).await;
+        seen.push((
+            status,
+            body["error"]["code"].as_str().unwrap_or("").to_string(),
+        ));
+    }
+    for (status, code) in &seen[..4] {
+        assert_eq!(
+            (*status, code.as_str()),
+            (StatusCode::UNAUTHORIZED, "bad_credentials")
+        );
+    }
+    assert_eq!(
+        seen[4].1, "account_locked",
+        "the 5th failure locks: {seen:?}"
+    );
+    for (status, code) in &seen[5..] {
+        assert!(
+            code == "account_locked"
+                || (*status == StatusCode::TOO_MANY_REQUESTS && code == "too_many_attempts"),
+            "{status} {code}"
+        );
+    }
+    // The per-username limit (10 a minute) answered some with 429 and Retry-After.
+    assert!(
+        seen.iter()
+            .any(|(st, _)| *st == StatusCode::TOO_MANY_REQUESTS),
+        "{seen:?}"
+    );
+    let resp = s
+        .http
+        .post(s.url("/api/v1/auth/login"))
+        .json(&json!({"username": "ravi", "password": "again"}))
+        .send()
+        .await
+        .expect("answer");
+    let retry: u32 = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("429 carries Retry-After");
+    assert!((1..=60).contains(&retry));
+
+    // The right password is refused while locked, and let in after the window.
+    s.clock.advance(time::Duration::minutes(2));
+    let (status, body) = login_status(&s, &s.base, "ravi", PASSWORD).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("account_locked")),
+        "{body}"
+    );
+    s.clock.advance(time::Duration::minutes(14));
+    let (status, body) = login_status(&s, &s.base, "ravi", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let actions: Vec<String> = sqlx_actions(&s, "ravi").await;
+    assert!(
+        actions.iter().filter(|a| *a == "login_failed").count() >= 5,
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"lockout".to_string()), "{actions:?}");
+    assert!(actions.contains(&"login".to_string()), "{actions:?}");
+}
+on_each_backend!(brute_force_locks_then_the_window_passes);
+
+/// The audit actions recorded about `user`, oldest first.
+async fn sqlx_actions(s: &TestServer, user: &str) -> Vec<String> {
+    use traitortrack_server::on;
+    let rows: Vec<String> = on!(s.db.reader(), |c| sqlx::query_scalar(
+        "SELECT action FROM audit_log WHERE entity_code = $1 ORDER BY id"
+    )
+    .bind(user)
+    .fetch_all(c)
+    .await)
+    .expect("audit rows");
+    rows
+}
+
+async fn lockout_holds_across_two_processes(backend: Backend) {
+    let Some(url) = fresh_url(backend).await else {
+        return;
+    };
+    let s = TestServer::start_with(lockout_settings(&url)).await;
+    s.add_user("ravi", Role::Dispatcher, Some("north")).await;
+    let lab = [("TRAITORTRACK_REQUIRE_ADMIN_TOTP", "false")];
+    let a = ServerProcess::start_with(server_binary!(), &url, &lab).await;
+    let b = ServerProcess::start_with(server_binary!(), &url, &lab).await;
+    for i in 0..5 {
+        let base = if i % 2 == 0 { a.base() } else { b.base() };
+        let (status, _) = login_status(&s, &base, "ravi", "not-the-password").await;
+        assert!(status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN);
+    }
+    for base in [a.base(), b.base()] {
+        let (status, body) = login_status(&s, &base, "ravi", PASSWORD).await;
+        assert_eq!(body["error"]["code"], "account_locked", "{status} {body}");
+    }
+    // An admin unlocks through one process; the other lets the worker in.
+    let (status, body) = login_status(&s, &b.base(), "admin", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let admin = body["token"].as_str().expect("token").to_string();
+    let (status, body) = send(
+        s.http
+            .post(format!("{}/api/v1/users/ravi/unlock", b.base()))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert!(status.is_success(), "{status} {body}");
+    let (status, body) = login_status(&s, &a.base(), "ravi", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+on_each_backend!(lockout_holds_across_two_processes);
+
+async fn two_step_login(backend: Backend) {
+    let Some(url) = fresh_url(backend).await else {
+        return;
+    };
+    let s = TestServer::start_with(production_settings(&url)).await;
+    // Admins must enrol first: until then only the account routes answer.
+    let token = s.admin_token.clone();
+    let (status, body) = s.get(&token, "/api/v1/bags").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("two_step_required"))
+    );
+    let (status, me) = s.get(&token, "/api/v1/me").await;
+    assert_eq!(
+        (status, me["pending"].as_str()),
+        (StatusCode::OK, Some("two_step_enrolment"))
+    );
+
+    let (status, enrol) = s
+        .post_json(&token, "/api/v1/auth/totp/enrol", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{enrol}");
+    let secret = enrol["secret"].as_str().expect("secret").to_string();
+    assert!(enrol["otpauth_uri"]
+        .as_str()
+        .expect("uri")
+        .starts_with("otpauth://totp/"));
+    assert!(enrol["qr_svg"].as_str().expect("svg").contains("<svg"));
+    let code = |at| traitortrack_server::totp::code_at(&secret, at).expect("code");
+
+    let (status, body) = s
+        .post_json(
+            &token,
+            "/api/v1/auth/totp/confirm",
+            &json!({"code": "000000"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a wrong code does not confirm: {body}"
+    );
+    let (status, body) = s
+        .post_json(
+            &token,
+            "/api/v1/auth/totp/confirm",
+            &json!({"code": code(s.clock.now())}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let recovery: Vec<String> = body["recovery_codes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(|c| c.as_str().expect("code").to_string())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+    let (status, _) = s.get(&token, "/api/v1/bags").await;
+    assert_eq!(status, StatusCode::OK, "enrolled: the session is whole");
+
+    let login = |extra: Value| {
+        let mut body = json!({"username": "admin", "password": PASSWORD});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        send(s.http.post(s.url("/api/v1/auth/login")).json(&body))
+    };
+    let (status, body) = login(json!({})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("totp_required"))
+    );
+    // The code that confirmed enrolment was spent: the same step is refused.
+    let (status, body) = login(json!({"totp": code(s.clock.now())})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("bad_totp")),
+        "replay"
+    );
+    s.clock.advance(time::Duration::seconds(30));
+    let fresh = code(s.clock.now());
+    let (status, body) = login(json!({"totp": fresh})).await;
+    assert_eq!(status, StatusCode::OK, "a fresh code: {body}");
+    let (status, body) = login(json!({"totp": fresh})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("bad_totp")),
+        "the same code twice"
+    );
+    // One step of clock drift: the phone is 30 s ahead.
+    let ahead = code(traitortrack_server::db::Ts::new(
+        s.clock.now().time() + time::Duration::seconds(30),
+    ));
+    let (status, body) = login(json!({"totp": ahead})).await;
+    assert_eq!(status, StatusCode::OK, "one step ahead: {body}");
+    // Two steps off is refused.
+    s.clock.advance(time::Duration::seconds(60));
+    let far = code(traitortrack_server::db::Ts::new(
+        s.clock.now().time() + time::Duration::seconds(90),
+    ));
+    let (status, _) = login(json!({"totp": far})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "three steps ahead");
+
+    // A recovery code works once.
+    let (status, body) = login(json!({"recovery_code": recovery[3].to_uppercase()})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = login(json!({"recovery_code": recovery[3]})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("bad_totp"))
+    );
+
+    let actions = sqlx_actions(&s, "admin").await;
+    for a in ["totp_enrol", "recovery_code_used", "login", "login_failed"] {
+        assert!(
+            actions.iter().any(|x| x == a),
+            "{a} missing from {actions:?}"
+        );
+    }
+    // Admins cannot turn it off while it is required.
+    let (status, _) = s
+        .post_json(
+            body_token(&s).await.as_str(),
+            "/api/v1/auth/totp/disable",
+            &json!({"password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+on_each_backend!(two_step_login);
+
+async fn body_token(s: &TestServer) -> String {
+    s.clock.advance(time::Duration::seconds(30));
+    let secret: String = {
+        use traitortrack_server::on;
+        on!(s.db.reader(), |c| sqlx::query_scalar(
+            "SELECT totp_secret FROM users WHERE username = 'admin'"
+        )
+        .fetch_one(c)
+        .await)
+        .expect("secret")
+    };
+    let code = traitortrack_server::totp::code_at(&secret, s.clock.now()).expect("code");
+    let (status, body) = send(
+        s.http
+            .post(s.url("/api/v1/auth/login"))
+            .json(&json!({"username": "admin", "password": PASSWORD, "totp": code})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["token"].as_str().expect("token").to_string()
+}
+
+async fn console_cookie_needs_the_csrf_token(backend: Backend) {
+    let Some(url) = fresh_url(backend).await else {
+        return;
+    };
+    let s = TestServer::start_with(settings(&url)).await;
+    let resp = s
+        .http
+        .post(s.url("/api/v1/auth/session"))
+        .json(&json!({"username": "admin", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session cookie")
+        .to_string();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "no Secure over plain HTTP: {cookie}"
+    );
+    let body: Value = resp.json().await.expect("json");
+    assert!(
+        body.get("token").is_none(),
+        "the token stays in the cookie: {body}"
+    );
+    let csrf = body["csrf_token"].as_str().expect("csrf").to_string();
+    let pair = cookie.split(';').next().expect("name=value").to_string();
+
+    let (status, _) = send(s.http.get(s.url("/api/v1/me")).header("cookie", &pair)).await;
+    assert_eq!(status, StatusCode::OK, "reads need no CSRF token");
+    let bill = json!({"code": "B-CSRF", "capacity": 2});
+    let (status, body) = send(
+        s.http
+            .post(s.url("/api/v1/bills"))
+            .header("cookie", &pair)
+            .json(&bill),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("csrf_failed")),
+        "{body}"
+    );
+    let (status, _) = send(
+        s.http
+            .post(s.url("/api/v1/bills"))
+            .header("cookie", &pair)
+            .header("x-csrf-token", "0".repeat(48))
+            .json(&bill),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a wrong token");
+    let (status, body) = send(
+        s.http
+            .post(s.url("/api/v1/bills"))
+            .header("cookie", &pair)
+            .header("x-csrf-token", &csrf)
+            .json(&bill),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Logging out clears the cookie and ends the session.
+    let resp = s
+        .http
+        .post(s.url("/api/v1/auth/logout"))
+        .header("cookie", &pair)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert!(resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap_or("")
+        .contains("Max-Age=0"));
+    let (status, _) = send(s.http.get(s.url("/api/v1/me")).header("cookie", &pair)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+on_each_backend!(console_cookie_needs_the_csrf_token);
+
+async fn sessions_end_idle_absolute_and_on_password_change(backend: Backend) {
+    let Some(url) = fresh_url(backend).await else {
+        return;
+    };
+    let s = TestServer::start_with(settings(&url)).await;
+    s.add_user("ravi", Role::Dispatcher, Some("north")).await;
+    let key = s.station("dock-1").await;
+    let minutes = |m| time::Duration::minutes(m);
+
+    // Idle: used every 29 minutes it stays; 31 minutes untouched ends it.
+    let token = s.login("ravi", None).await;
+    for _ in 0..3 {
+        s.clock.advance(minutes(29));
+        assert_eq!(s.get(&token, "/api/v1/me").await.0, StatusCode::OK);
+    }
+    s.clock.advance(minutes(31));
+    let (status, body) = s.get(&token, "/api/v1/me").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("session_idle"))
+    );
+
+    // Absolute: used every 20 minutes, it still ends after 8 hours.
+    let token = s.login("ravi", None).await;
+    let mut alive = 0;
+    for _ in 0..30 {
+        s.clock.advance(minutes(20));
+        if s.get(&token, "/api/v1/me").await.0 == StatusCode::OK {
+            alive += 1;
+        }
+    }
+    assert_eq!(alive, 23, "8 hours of 20-minute steps, then refused");
+
+    // A station session has no idle end, and ends after 12 hours.
+    let token = s.login("ravi", Some(&key)).await;
+    s.clock.advance(time::Duration::hours(11));
+    assert_eq!(s.get(&token, "/api/v1/me").await.0, StatusCode::OK);
+    s.clock.advance(time::Duration::hours(2));
+    assert_eq!(
+        s.get(&token, "/api/v1/me").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Changing the password ends the other sessions, not the one that changed it.
+    let first = s.login("ravi", None).await;
+    let second = s.login("ravi", None).await;
+    let (status, body) = s
+        .post_json(
+            &first,
+            "/api/v1/auth/password",
+            &json!({"current_password": PASSWORD, "new_password": "a much better passphrase"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(s.get(&first, "/api/v1/me").await.0, StatusCode::OK);
+    assert_eq!(
+        s.get(&second, "/api/v1/me").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Log out everywhere ends the rest.
+    let (status, _) = s
+        .post_json(&first, "/api/v1/auth/logout-everywhere", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        s.get(&first, "/api/v1/me").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let actions = sqlx_actions(&s, "ravi").await;
+    assert!(
+        actions.iter().filter(|a| *a == "sessions_revoked").count() >= 2,
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"password_change".to_string()),
+        "{actions:?}"
+    );
+}
+on_each_backend!(sessions_end_idle_absolute_and_on_password_change);
+
+async fn every_answer_carries_the_browser_protections(backend: Backend) {
+    let Some(url) = fresh_url(backend).await else {
+        return;
+    };
+    let s = TestServer::start_with(settings(&url)).await;
+    for path in ["/healthz", "/api/v1/me", "/no/such/page"] {
+        let resp = s.http.get(s.url(path)).send().await.expect("answer");
+        let h = resp.headers();
+        let csp = h["content-security-policy"].to_str().expect("csp");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert!(
+            h.get("strict-transport-security").is_none(),
+            "no HSTS over plain HTTP"
+        );
+    }
+}
+on_each_backend!(every_answer_carries_the_browser_protections);
+
+/// Built-in HTTPS with a certificate made here: the answers carry HSTS and the
+/// console cookie is Secure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn built_in_https() {
+    let dir = std::env::temp_dir().join(format!("tt-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .expect("self-signed certificate");
+    let cert_path = dir.join("cert.pem");
+    let key_path = dir.join("key.pem");
+    std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("write key");
+
+    let url = fresh_url(Backend::Sqlite).await.expect("sqlite");
+    let mut config = traitortrack_server::config::Config {
+        database_url: url.clone(),
+        listen: "127.0.0.1:0".into(),
+        require_admin_totp: false,
+        tls_cert: Some(cert_path),
+        tls_key: Some(key_path),
+        ..Default::default()
+    };
+    config.max_connections = 4;
+    let settings = config.validate().expect("valid TLS settings");
+    let server = TestServer::start_with(settings).await;
+    assert!(server.base.starts_with("https://"), "{}", server.base);
+
+    let ca = reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).expect("cert");
+    let http = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .expect("client");
+    let resp = http
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .expect("https answer");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["strict-transport-security"]
+        .to_str()
+        .unwrap_or("")
+        .contains("max-age="));
+    let resp = http
+        .post(server.url("/api/v1/auth/session"))
+        .json(&json!({"username": "admin", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap_or("")
+        .contains("Secure"));
+    std::fs::remove_dir_all(&dir).ok();
+}
