@@ -136,6 +136,12 @@ async fn bootstrap_admin(db: &Db, settings: &Settings) -> anyhow::Result<()> {
     println!("Created the first admin account (shown once, write it down):");
     println!("  username: admin");
     println!("  password: {password}");
+    if settings.require_admin_totp {
+        println!(
+            "Admins use two-step login: after logging in, set it up with an authenticator app \
+             (POST /api/v1/auth/totp/enrol) before anything else."
+        );
+    }
     Ok(())
 }
 
@@ -277,13 +283,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Runs the command line with the process's arguments; the binary's whole `main`.
 pub fn main() -> std::process::ExitCode {
+    main_from(std::env::args_os())
+}
+
+/// Runs the command line with these arguments (the first is the program's
+/// name), so another binary can act as the server (`loadgen serve …`).
+pub fn main_from<I, T>(args: I) -> std::process::ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRAITORTRACK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(args);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
