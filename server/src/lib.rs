@@ -8,6 +8,7 @@ pub mod bags;
 pub mod bills;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod counters;
 pub mod db;
 pub mod error;

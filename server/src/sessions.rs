@@ -124,6 +124,17 @@ fn ended() -> Error {
 /// The session a token opens, if it is valid now. Marks it used (at most
 /// once a minute, to keep writes off the hot path).
 pub async fn from_token(db: &Db, settings: &Settings, token: &str, now: Ts) -> Result<Session> {
+    check(db, settings, token, now, true).await
+}
+
+/// Like [`from_token`], without counting this as use: for a page that asks
+/// the server by itself every few seconds, which must not keep an unattended
+/// login from ending after `session_idle`.
+pub async fn peek(db: &Db, settings: &Settings, token: &str, now: Ts) -> Result<Session> {
+    check(db, settings, token, now, false).await
+}
+
+async fn check(db: &Db, settings: &Settings, token: &str, now: Ts, used: bool) -> Result<Session> {
     if token.is_empty() || token.len() > 256 {
         return Err(ended());
     }
@@ -148,7 +159,7 @@ pub async fn from_token(db: &Db, settings: &Settings, token: &str, now: Ts) -> R
         .await?
         .ok_or_else(ended)?;
     user.check_usable_at(now)?;
-    if last_seen.time() + time::Duration::MINUTE <= now.time() {
+    if used && last_seen.time() + time::Duration::MINUTE <= now.time() {
         on!(db.writer(), |c| sqlx::query(
             "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1 AND last_seen_at < $2"
         )

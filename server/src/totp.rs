@@ -7,9 +7,10 @@ use serde_json::json;
 use totp_rs::{Builder, Secret, Totp};
 
 use crate::audit::{self, Actor, Entry};
-use crate::db::{Ts, Tx};
+use crate::db::{Db, Ts, Tx};
 use crate::error::{Error, Result};
 use crate::on;
+use crate::sessions::{Pending, Session};
 use crate::stations::secret_hash;
 use crate::users::User;
 
@@ -57,12 +58,9 @@ fn bad_code() -> Error {
     )
 }
 
-/// Starts enrolment: a new secret, kept aside until a code from it is confirmed.
-pub async fn begin(tx: &mut Tx, user: &User) -> Result<Enrolment> {
-    let mut bytes = [0u8; 20];
-    OsRng.fill_bytes(&mut bytes);
-    let secret = Secret::from(bytes.to_vec()).to_base32();
-    let otp = totp(&secret, &user.username)?;
+/// What an authenticator app needs for this secret: the address and its QR code.
+fn enrolment(secret: String, username: &str) -> Result<Enrolment> {
+    let otp = totp(&secret, username)?;
     let otpauth_uri = otp
         .to_url()
         .map_err(|e| Error::Internal(format!("otpauth address failed: {e}")))?;
@@ -71,19 +69,87 @@ pub async fn begin(tx: &mut Tx, user: &User) -> Result<Enrolment> {
         .render::<qrcode::render::svg::Color<'_>>()
         .min_dimensions(220, 220)
         .build();
-    on!(tx.conn(), |c| sqlx::query(
-        "UPDATE users SET totp_pending_secret = $2 WHERE id = $1"
-    )
-    .bind(user.id)
-    .bind(&secret)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))?;
     Ok(Enrolment {
         secret,
         otpauth_uri,
         qr_svg,
     })
+}
+
+/// Starts enrolment: a new secret, kept aside until a code from it is confirmed.
+pub async fn begin(tx: &mut Tx, user: &User) -> Result<Enrolment> {
+    let mut bytes = [0u8; 20];
+    OsRng.fill_bytes(&mut bytes);
+    let secret = Secret::from(bytes.to_vec()).to_base32();
+    let enrolment = enrolment(secret, &user.username)?;
+    let secret = &enrolment.secret;
+    on!(tx.conn(), |c| sqlx::query(
+        "UPDATE users SET totp_pending_secret = $2 WHERE id = $1"
+    )
+    .bind(user.id)
+    .bind(secret)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(enrolment)
+}
+
+/// The enrolment a user started and has not confirmed yet, if any.
+pub async fn pending(tx: &mut Tx, user: &User) -> Result<Option<Enrolment>> {
+    let secret: Option<String> = on!(tx.conn(), |c| sqlx::query_scalar(
+        "SELECT totp_pending_secret FROM users WHERE id = $1"
+    )
+    .bind(user.id)
+    .fetch_one(c)
+    .await)?;
+    secret.map(|s| enrolment(s, &user.username)).transpose()
+}
+
+/// Refuses enrolment while a forced password change comes first, or when two-step
+/// login is already on.
+fn check_may_enrol(session: &Session) -> Result<()> {
+    if session.pending == Some(Pending::PasswordChange) {
+        session.check_ready()?;
+    }
+    if session.user.totp_enabled {
+        return Err(Error::conflict(
+            "two_step_on",
+            "Two-step login is already on for this account.",
+        ));
+    }
+    Ok(())
+}
+
+/// Starts enrolment for the session's user. With `resume`, an enrolment
+/// started before and not confirmed is shown again rather than replaced (a
+/// page reloaded keeps its QR code).
+pub async fn start_enrolment(db: &Db, session: &Session, resume: bool) -> Result<Enrolment> {
+    check_may_enrol(session)?;
+    let mut tx = db.begin().await?;
+    let started = match pending(&mut tx, &session.user).await? {
+        Some(enrolment) if resume => enrolment,
+        _ => begin(&mut tx, &session.user).await?,
+    };
+    tx.commit().await?;
+    Ok(started)
+}
+
+/// Finishes the session's user's enrolment with a code from the app; answers
+/// the recovery codes (shown once).
+pub async fn finish_enrolment(
+    db: &Db,
+    actor: &Actor,
+    session: &Session,
+    code: &str,
+    now: Ts,
+) -> Result<Vec<String>> {
+    if session.pending == Some(Pending::PasswordChange) {
+        session.check_ready()?;
+    }
+    let mut tx = db.begin().await?;
+    let codes = confirm(&mut tx, actor, &session.user, code, now).await?;
+    tx.commit().await?;
+    Ok(codes)
 }
 
 /// Finishes enrolment with a code from the new secret; answers the recovery

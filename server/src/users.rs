@@ -893,3 +893,47 @@ pub async fn set_password(
     crate::sessions::revoke_all(tx, actor, user, keep, "password_change", now).await?;
     Ok(())
 }
+
+/// Checks a typed password against the user's stored hash (the hashing runs
+/// off the request threads).
+pub async fn check_password(user: &User, typed: &str) -> Result<()> {
+    let stored = user.password_hash.clone();
+    let typed = typed.to_string();
+    let ok = tokio::task::spawn_blocking(move || passwords::verify(&typed, &stored))
+        .await
+        .map_err(|e| Error::Internal(format!("password check stopped: {e}")))?;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::forbidden(
+            "bad_password",
+            "Your current password is not right.",
+        ))
+    }
+}
+
+/// A user changes their own password: the current one first, then the
+/// password rules. Every other session of the user ends; the one asking stays.
+pub async fn change_own_password(
+    db: &Db,
+    actor: &Actor,
+    session: &sessions::Session,
+    current: &str,
+    new: &str,
+    now: Ts,
+) -> Result<()> {
+    check_password(&session.user, current).await?;
+    let mut tx = db.begin().await?;
+    set_password(
+        &mut tx,
+        actor,
+        &session.user,
+        new,
+        false,
+        Some(&session.token_hash),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

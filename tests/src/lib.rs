@@ -6,7 +6,9 @@
 //! `/usr/lib/postgresql/*/bin`, as the `postgres` user when running as root.
 //! When `CI` is set, a PostgreSQL that cannot be had is a failure, not a skip.
 
+pub mod loadgen;
 pub mod process;
+pub mod webdriver;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,7 +55,8 @@ fn postgres() -> Result<&'static Postgres, String> {
     POSTGRES
         .get_or_init(|| match std::env::var("TRAITORTRACK_TEST_DATABASE_URL") {
             Ok(url) if !url.is_empty() => Ok(Postgres { admin_url: url }),
-            _ => start_postgres(),
+            _ => start_postgres_server(TEST_POSTGRES_SETTINGS)
+                .map(|admin_url| Postgres { admin_url }),
         })
         .as_ref()
         .map_err(Clone::clone)
@@ -109,7 +112,14 @@ fn shell(script: &str, as_postgres: bool) -> Command {
     cmd
 }
 
-fn start_postgres() -> Result<Postgres, String> {
+/// The tests' PostgreSQL settings: fast, not durable.
+const TEST_POSTGRES_SETTINGS: &str = "-c fsync=off -c synchronous_commit=off \
+     -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB";
+
+/// Starts a PostgreSQL server on 127.0.0.1 with these `-c` settings, in a
+/// fresh data folder that goes when this process ends (the server stops then
+/// too), and answers the URL of its `postgres` database as superuser.
+pub fn start_postgres_server(settings: &str) -> Result<String, String> {
     let bin = pg_bin_dir()
         .ok_or("no PostgreSQL server binaries (initdb) on PATH or in /usr/lib/postgresql")?;
     let root = is_root();
@@ -144,8 +154,7 @@ fn start_postgres() -> Result<Postgres, String> {
     // The server stops when this test process is gone, whatever way it ends.
     let script = format!(
         "'{bin}/postgres' -D '{data}' -p {port} -k '{dir}' -c listen_addresses=127.0.0.1 \
-         -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 \
-         -c shared_buffers=128MB >'{dir}/postgres.log' 2>&1 & pg=$!; \
+         {settings} >'{dir}/postgres.log' 2>&1 & pg=$!; \
          while [ -d /proc/{parent} ] && kill -0 $pg 2>/dev/null; do sleep 1; done; \
          kill -INT $pg 2>/dev/null; wait $pg; rm -rf '{dir}'",
         bin = bin.display(),
@@ -174,7 +183,7 @@ fn start_postgres() -> Result<Postgres, String> {
             .status()
             .is_ok_and(|s| s.success());
         if ready {
-            return Ok(Postgres { admin_url });
+            return Ok(admin_url);
         }
         if Instant::now() > deadline {
             let log = std::fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
@@ -197,21 +206,24 @@ pub async fn fresh_postgres_url() -> Option<String> {
             return None;
         }
     };
+    Some(
+        new_postgres_database(&pg.admin_url)
+            .await
+            .expect("create a test database"),
+    )
+}
+
+/// Creates a new, empty database on the PostgreSQL server of `admin_url` (an
+/// account that may create databases) and answers its URL.
+pub async fn new_postgres_database(admin_url: &str) -> Result<String, sqlx::Error> {
     let name = unique("tt");
-    let mut conn = sqlx::PgConnection::connect(&pg.admin_url)
-        .await
-        .expect("connect to the test PostgreSQL");
+    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
-        .await
-        .expect("create a test database");
+        .await?;
     conn.close().await.ok();
-    let base = pg
-        .admin_url
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .expect("database URL has a path");
-    Some(format!("{base}/{name}"))
+    let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
+    Ok(format!("{base}/{name}"))
 }
 
 /// A new SQLite database file in a fresh temp folder.

@@ -41,6 +41,11 @@ enum May {
     AnyUser,
     Billing,
     AdminOnly,
+    /// A console page for any logged-in user; without a login, a 303 to the
+    /// console's login page (not a 401).
+    ConsoleUser,
+    /// A console page for admins; others logged in get 403, nobody a 303.
+    ConsoleAdmin,
 }
 
 /// The expected access of every route, written by hand: a route the server
@@ -115,15 +120,33 @@ const MATRIX: &[(&str, &str, May)] = &[
     ("POST", "/api/v1/notifications/read-all", May::AnyUser),
     ("GET", "/api/v1/audit", May::AdminOnly),
     ("POST", "/api/v1/audit/verify", May::AdminOnly),
+    ("GET", "/console", May::Anyone),
+    ("GET", "/console/", May::ConsoleUser),
+    ("GET", "/console/login", May::Anyone),
+    ("POST", "/console/login", May::Anyone),
+    ("POST", "/console/logout", May::ConsoleUser),
+    ("GET", "/console/password", May::ConsoleUser),
+    ("POST", "/console/password", May::ConsoleUser),
+    ("GET", "/console/two-step", May::ConsoleUser),
+    ("POST", "/console/two-step", May::ConsoleUser),
+    ("GET", "/console/stations", May::ConsoleAdmin),
+    ("GET", "/console/live.json", May::AnyUser),
+    ("GET", "/console/static/console.css", May::Anyone),
+    ("GET", "/console/static/console.js", May::Anyone),
 ];
+
+/// A console page: the session travels in the cookie, forms carry the token.
+fn is_console(may: May) -> bool {
+    matches!(may, May::ConsoleUser | May::ConsoleAdmin)
+}
 
 fn allowed(may: May, who: Who) -> bool {
     match may {
         May::Anyone => true,
         May::StationOnly => who == Who::Station,
-        May::AnyUser => !matches!(who, Who::Anonymous | Who::Station),
+        May::AnyUser | May::ConsoleUser => !matches!(who, Who::Anonymous | Who::Station),
         May::Billing => matches!(who, Who::Biller | Who::Admin),
-        May::AdminOnly => who == Who::Admin,
+        May::AdminOnly | May::ConsoleAdmin => who == Who::Admin,
     }
 }
 
@@ -135,25 +158,78 @@ fn concrete(path: &str) -> String {
         .replace("{id}", "999999")
 }
 
+/// A console login: the cookie pair (`tt_session=…`) and the CSRF token.
+async fn console_session(s: &TestServer, username: &str) -> (String, String) {
+    let resp = s
+        .http
+        .post(s.url("/api/v1/auth/session"))
+        .json(&json!({"username": username, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("console login");
+    assert_eq!(resp.status(), StatusCode::OK, "console login of {username}");
+    let pair = resp.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_string();
+    let body: Value = resp.json().await.expect("json");
+    (pair, body["csrf_token"].as_str().expect("csrf").to_string())
+}
+
+/// One call of the matrix: the status, the body, and where a redirect leads.
+/// API routes get a bearer token and a JSON body; console pages the cookie,
+/// and console forms the CSRF token as a form field.
 async fn call(
     s: &TestServer,
+    http: &reqwest::Client,
     route: &RouteDoc,
+    may: May,
     who: Who,
     station_key: &str,
-) -> (StatusCode, Value) {
+) -> (StatusCode, Value, String) {
     let url = s.url(&concrete(route.path));
-    let mut req = s.http.request(route.method.clone(), &url);
-    match who {
-        Who::Anonymous => {}
-        Who::Station => req = req.header("x-station-key", station_key),
-        Who::Dispatcher => req = req.bearer_auth(s.login("dora", None).await),
-        Who::Biller => req = req.bearer_auth(s.login("bina", None).await),
-        Who::Admin => req = req.bearer_auth(s.login("admin", None).await),
+    let mut req = http.request(route.method.clone(), &url);
+    let user = match who {
+        Who::Anonymous => None,
+        Who::Station => {
+            req = req.header("x-station-key", station_key);
+            None
+        }
+        Who::Dispatcher => Some("dora"),
+        Who::Biller => Some("bina"),
+        Who::Admin => Some("admin"),
+    };
+    let mut csrf = None;
+    if let Some(user) = user {
+        if is_console(may) {
+            let (pair, token) = console_session(s, user).await;
+            req = req.header("cookie", pair);
+            csrf = Some(token);
+        } else {
+            req = req.bearer_auth(s.login(user, None).await);
+        }
     }
     if route.method != reqwest::Method::GET {
-        req = req.json(&json!({}));
+        req = match csrf {
+            Some(token) => req.form(&[("csrf", token)]),
+            None if is_console(may) => req.form(&[("csrf", "")]),
+            None => req.json(&json!({})),
+        };
     }
-    send(req).await
+    let resp = req.send().await.expect("request reached the server");
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let status = resp.status();
+    let text = resp.text().await.expect("response body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body, location)
 }
 
 async fn role_matrix_covers_every_route(backend: Backend) {
@@ -186,15 +262,20 @@ async fn role_matrix_covers_every_route(backend: Backend) {
         "matrix entries for routes the server lacks: {gone:?}"
     );
 
+    // Redirects are answers here, not something to follow.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client");
     for route in &routes {
         let (_, _, may) = MATRIX
             .iter()
             .find(|(m, p, _)| *m == route.method.as_str() && *p == route.path)
             .expect("listed above");
         for &who in EVERYONE {
-            let (status, body) = call(&s, route, who, &station_key).await;
+            let (status, body, location) = call(&s, &http, route, *may, who, &station_key).await;
             let what = format!(
-                "{} {} as {who:?}: {status} {body}",
+                "{} {} as {who:?}: {status} {location} {body}",
                 route.method, route.path
             );
             assert!(status.as_u16() < 500, "{what}");
@@ -208,6 +289,24 @@ async fn role_matrix_covers_every_route(backend: Backend) {
                     body["error"]["code"], "not_found",
                     "route not served: {what}"
                 );
+                if is_console(*may) {
+                    assert_ne!(status, StatusCode::NOT_FOUND, "route not served: {what}");
+                    assert_ne!(
+                        location, "/console/login",
+                        "a logged-in user sent to log in: {what}"
+                    );
+                    if route.method == reqwest::Method::GET {
+                        assert_eq!(status, StatusCode::OK, "{what}");
+                    }
+                }
+            } else if is_console(*may) && matches!(who, Who::Anonymous | Who::Station) {
+                // No console login: on to the login page, for pages and forms alike.
+                assert_eq!(
+                    status,
+                    StatusCode::SEE_OTHER,
+                    "should be sent to log in: {what}"
+                );
+                assert_eq!(location, "/console/login", "{what}");
             } else if matches!(who, Who::Anonymous | Who::Station)
                 || matches!(may, May::StationOnly)
             {

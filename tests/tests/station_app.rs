@@ -15,38 +15,24 @@
 //! `TRAITORTRACK_STATION_BIN`, or built here with `cargo build --workspace`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use traitortrack_protocol::Role;
 use traitortrack_tests::process::ServerProcess;
+use traitortrack_tests::webdriver::{
+    self, free_port, on_path, slug, unavailable, Terminated, WAIT,
+};
 use traitortrack_tests::{fresh_sqlite_url, server_binary, settings, TestServer, PASSWORD};
 
-/// The longest any one wait on the screen may take.
-const WAIT: Duration = Duration::from_secs(20);
+/// This test, as a skip or failure names it.
+const TEST: &str = "station app test";
 
 /// The W3C key for Enter (a scanner's suffix).
 const ENTER: &str = "\u{E007}";
 
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
-
 // ------------------------------------------------------------ the tools
-
-/// A tool this test cannot run without: a skip outside CI, a failure in CI.
-fn unavailable(what: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set and the station app test cannot run: {what}");
-    }
-    eprintln!("skipping the station app test: {what}");
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    let paths = std::env::var_os("PATH")?;
-    std::env::split_paths(&paths)
-        .map(|p| p.join(name))
-        .find(|p| p.is_file())
-}
 
 fn tauri_driver() -> Option<PathBuf> {
     if let Some(p) = on_path("tauri-driver") {
@@ -157,42 +143,6 @@ fn newest(path: &Path) -> Option<std::time::SystemTime> {
         .max()
 }
 
-/// A child process stopped with SIGTERM when dropped (never SIGKILL: a killed
-/// tauri-driver orphans WebKitWebDriver, which then holds pipes open).
-struct Terminated {
-    name: &'static str,
-    child: Child,
-}
-
-impl Terminated {
-    fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-}
-
-impl Drop for Terminated {
-    fn drop(&mut self) {
-        if self.exited().is_some() {
-            return;
-        }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if self.exited().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!(
-            "{} (pid {}) did not stop within 10 s of SIGTERM",
-            self.name,
-            self.child.id()
-        );
-    }
-}
-
 /// An X server of our own on a free display number.
 fn start_xvfb() -> Result<(Terminated, String), String> {
     let xvfb = on_path("Xvfb").ok_or("Xvfb is not installed (apt-get install xvfb)")?;
@@ -236,23 +186,12 @@ fn start_xvfb() -> Result<(Terminated, String), String> {
     Err("no free X display number in :90..:189".into())
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 // ------------------------------------------------------------ WebDriver
 
+/// The station app's WebDriver client, with what a scanner does and the
+/// one look at the screen this test judges.
 struct Driver {
-    http: reqwest::Client,
-    base: String,
-    session: Option<String>,
-    shots: PathBuf,
-    /// Put before the number of each screenshot's name (`hi-` for Hindi).
-    shot_prefix: &'static str,
-    shot_count: u32,
+    wd: webdriver::Client,
     started: Instant,
     /// The last burst sent, until a wait sees its result.
     last_scan: Option<String>,
@@ -260,82 +199,21 @@ struct Driver {
     resent: Vec<String>,
 }
 
+impl std::ops::Deref for Driver {
+    type Target = webdriver::Client;
+
+    fn deref(&self) -> &webdriver::Client {
+        &self.wd
+    }
+}
+
+impl std::ops::DerefMut for Driver {
+    fn deref_mut(&mut self) -> &mut webdriver::Client {
+        &mut self.wd
+    }
+}
+
 impl Driver {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        match self.try_call(method.clone(), path, body).await {
-            Ok(v) => v,
-            Err(e) => panic!("WebDriver {method} {path}: {e}"),
-        }
-    }
-
-    async fn try_call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, String> {
-        let url = match &self.session {
-            Some(id) => format!("{}/session/{id}{path}", self.base),
-            None => format!("{}{path}", self.base),
-        };
-        let mut req = self
-            .http
-            .request(method, url)
-            .timeout(Duration::from_secs(60));
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.map_err(|e| e.to_string())?;
-        let status = resp.status();
-        let value: Value = resp.json().await.map_err(|e| e.to_string())?;
-        if status.is_success() {
-            Ok(value["value"].clone())
-        } else {
-            Err(format!("{status}: {value}"))
-        }
-    }
-
-    async fn find(&self, css: &str) -> String {
-        let found = self
-            .call(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        found[ELEMENT_KEY]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element id for {css}: {found}"))
-            .to_string()
-    }
-
-    async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await;
-    }
-
-    /// Types into a form field as a person would (WebDriver element send keys).
-    async fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/clear"),
-            Some(json!({})),
-        )
-        .await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
-    }
-
     /// A keyboard-wedge scanner: the code and Enter as one burst of key
     /// events into whatever has focus (the always-focused scan input).
     async fn scan(&mut self, code: &str) {
@@ -356,44 +234,6 @@ impl Driver {
         )
         .await;
         self.call(reqwest::Method::DELETE, "/actions", None).await;
-    }
-
-    /// Runs an async script: it ends by calling `done(value)`.
-    async fn js_async(&self, script: &str) -> Value {
-        self.call(
-            reqwest::Method::POST,
-            "/execute/async",
-            Some(json!({
-                "script": format!("const done = arguments[arguments.length - 1];\n{script}"),
-                "args": [],
-            })),
-        )
-        .await
-    }
-
-    /// One key pressed and let go, into whatever has focus.
-    async fn press(&self, key: &str) {
-        self.call(
-            reqwest::Method::POST,
-            "/actions",
-            Some(
-                json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
-                    {"type": "keyDown", "value": key},
-                    {"type": "keyUp", "value": key},
-                ]}]}),
-            ),
-        )
-        .await;
-        self.call(reqwest::Method::DELETE, "/actions", None).await;
-    }
-
-    async fn js(&self, script: &str) -> Value {
-        self.call(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({"script": script, "args": []})),
-        )
-        .await
     }
 
     /// Everything a worker sees that this test checks, in one look.
@@ -451,87 +291,6 @@ impl Driver {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-
-    /// Saves the window as `NN-name.png` and returns its path.
-    async fn shot(&mut self, name: &str) -> PathBuf {
-        self.shot_count += 1;
-        let path = self.shots.join(format!(
-            "{}{:02}-{}.png",
-            self.shot_prefix,
-            self.shot_count,
-            slug(name)
-        ));
-        // The window is captured as last painted: let two frames pass first.
-        let _ = self
-            .try_call(
-                reqwest::Method::POST,
-                "/execute/async",
-                Some(json!({
-                    "script": "const done = arguments[0]; \
-                               requestAnimationFrame(() => requestAnimationFrame(() => done(null)));",
-                    "args": [],
-                })),
-            )
-            .await;
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        match self
-            .try_call(reqwest::Method::GET, "/screenshot", None)
-            .await
-        {
-            Ok(Value::String(b64)) => match base64_decode(&b64) {
-                Some(png) => std::fs::write(&path, png).expect("write screenshot"),
-                None => eprintln!("screenshot {name}: not base64"),
-            },
-            other => eprintln!("screenshot {name}: {other:?}"),
-        }
-        eprintln!("screenshot: {}", path.display());
-        path
-    }
-}
-
-fn slug(s: &str) -> String {
-    let s: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    s.split('-')
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join("-")
-        .chars()
-        .take(60)
-        .collect()
-}
-
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0u32;
-    for b in text.bytes() {
-        let v = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' | b'\n' | b'\r' => continue,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
 }
 
 /// One look at the screen (by the ids in station-ui/README.md).
@@ -597,14 +356,20 @@ fn s<'a>(v: &'a Value, key: &str) -> &'a str {
 async fn station_app_end_to_end() {
     let t0 = Instant::now();
     let Some(native) = on_path("WebKitWebDriver") else {
-        return unavailable("WebKitWebDriver is not installed (apt-get install webkit2gtk-driver)");
+        return unavailable(
+            TEST,
+            "WebKitWebDriver is not installed (apt-get install webkit2gtk-driver)",
+        );
     };
     let Some(tauri_driver) = tauri_driver() else {
-        return unavailable("tauri-driver is not installed (cargo install tauri-driver --locked)");
+        return unavailable(
+            TEST,
+            "tauri-driver is not installed (cargo install tauri-driver --locked)",
+        );
     };
     let (_xvfb, display) = match start_xvfb() {
         Ok(x) => x,
-        Err(e) => return unavailable(&e),
+        Err(e) => return unavailable(TEST, &e),
     };
     let app = match station_binary() {
         Ok(bin) => bin,
@@ -671,46 +436,17 @@ async fn station_app_end_to_end() {
     };
 
     let mut wd = Driver {
-        http: reqwest::Client::new(),
-        base: format!("http://127.0.0.1:{port}"),
-        session: None,
-        shots: shots.clone(),
-        shot_prefix: "",
-        shot_count: 0,
+        wd: webdriver::Client::new(format!("http://127.0.0.1:{port}"), shots.clone()),
         started: t0,
         last_scan: None,
         resent: Vec::new(),
     };
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if wd
-            .try_call(reqwest::Method::GET, "/status", None)
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        if let Some(exit) = tauri_driver.exited() {
-            panic!(
-                "tauri-driver exited ({exit}): {}",
-                std::fs::read_to_string(&driver_log).unwrap_or_default()
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "tauri-driver did not answer on 127.0.0.1:{port} within {WAIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let session = wd
-        .try_call(
-            reqwest::Method::POST,
-            "/session",
-            Some(json!({"capabilities": {"alwaysMatch": {
-                "browserName": "wry",
-                "tauri:options": {"application": app.display().to_string()},
-            }}})),
-        )
+    wd.wait_until_up(&mut tauri_driver, &driver_log, WAIT).await;
+    let guard = wd
+        .start_session(json!({"alwaysMatch": {
+            "browserName": "wry",
+            "tauri:options": {"application": app.display().to_string()},
+        }}))
         .await
         .unwrap_or_else(|e| {
             panic!(
@@ -718,20 +454,10 @@ async fn station_app_end_to_end() {
                 std::fs::read_to_string(&driver_log).unwrap_or_default()
             )
         });
-    wd.session = Some(
-        session["sessionId"]
-            .as_str()
-            .expect("sessionId")
-            .to_string(),
-    );
     eprintln!(
         "[{:6.1} s] app started under {display}",
         t0.elapsed().as_secs_f64()
     );
-    let guard = Session {
-        base: wd.base.clone(),
-        id: wd.session.clone().unwrap_or_default(),
-    };
 
     // 1. First run: server address and station key, Connect -> login.
     let seen = wd
@@ -1049,7 +775,7 @@ async fn station_app_end_to_end() {
     wd.wait_for("settings open", |v| v["screen"] == "settings")
         .await;
     wd.click("[data-test=lang-hi]").await;
-    wd.shot_prefix = "hi-";
+    wd.shot_prefix = "hi-".into();
     wd.shot_count = 0;
     let seen = wd
         .wait_for("settings in Hindi", |v| {
@@ -1122,32 +848,4 @@ async fn station_app_end_to_end() {
         shots.display()
     );
     admin.assert_invariants().await;
-}
-
-/// Ends the WebDriver session (closing the app) when the test ends, also on
-/// a failure: a blocking DELETE, since Drop cannot await.
-struct Session {
-    base: String,
-    id: String,
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        let url = format!("{}/session/{}", self.base, self.id);
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let Ok(rt) = rt {
-                rt.block_on(async {
-                    let _ = reqwest::Client::new()
-                        .delete(url)
-                        .timeout(Duration::from_secs(15))
-                        .send()
-                        .await;
-                });
-            }
-        })
-        .join();
-    }
 }

@@ -12,8 +12,7 @@ use super::extract::{
 use crate::error::{Error, Result};
 use crate::login::{self, Attempt};
 use crate::sessions::{self, Opened, Pending};
-use crate::users::User;
-use crate::{passwords, totp, users, AppState};
+use crate::{totp, users, AppState};
 
 fn attempt<'a>(req: &'a LoginRequest, ip: ClientIp) -> Attempt<'a> {
     Attempt {
@@ -177,22 +176,6 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
-async fn check_password(user: &User, typed: &str) -> Result<()> {
-    let stored = user.password_hash.clone();
-    let typed = typed.to_string();
-    let ok = tokio::task::spawn_blocking(move || passwords::verify(&typed, &stored))
-        .await
-        .map_err(|e| Error::Internal(format!("password check stopped: {e}")))?;
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::forbidden(
-            "bad_password",
-            "Your current password is not right.",
-        ))
-    }
-}
-
 /// Changes one's own password; every other session of the user ends.
 #[tracing::instrument(skip_all)]
 pub async fn change_password(
@@ -202,20 +185,16 @@ pub async fn change_password(
     ApiJson(req): ApiJson<PasswordChange>,
 ) -> Result<StatusCode> {
     let session = &caller.session;
-    check_password(&session.user, &req.current_password).await?;
     let actor = super::extract::actor_of(session, meta);
-    let mut tx = state.db.begin().await?;
-    users::set_password(
-        &mut tx,
+    users::change_own_password(
+        &state.db,
         &actor,
-        &session.user,
+        session,
+        &req.current_password,
         &req.new_password,
-        false,
-        Some(&session.token_hash),
         state.now(),
     )
     .await?;
-    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -225,20 +204,9 @@ pub async fn totp_enrol(
     State(state): State<AppState>,
     caller: AccountCaller,
 ) -> Result<Json<totp::Enrolment>> {
-    let session = &caller.session;
-    if session.pending == Some(Pending::PasswordChange) {
-        session.check_ready()?;
-    }
-    if session.user.totp_enabled {
-        return Err(Error::conflict(
-            "two_step_on",
-            "Two-step login is already on for this account.",
-        ));
-    }
-    let mut tx = state.db.begin().await?;
-    let enrolment = totp::begin(&mut tx, &session.user).await?;
-    tx.commit().await?;
-    Ok(Json(enrolment))
+    totp::start_enrolment(&state.db, &caller.session, false)
+        .await
+        .map(Json)
 }
 
 #[derive(Debug, Deserialize)]
@@ -261,13 +229,8 @@ pub async fn totp_confirm(
     ApiJson(req): ApiJson<TotpCode>,
 ) -> Result<Json<RecoveryCodes>> {
     let session = &caller.session;
-    if session.pending == Some(Pending::PasswordChange) {
-        session.check_ready()?;
-    }
     let actor = super::extract::actor_of(session, meta);
-    let mut tx = state.db.begin().await?;
-    let codes = totp::confirm(&mut tx, &actor, &session.user, &req.code, state.now()).await?;
-    tx.commit().await?;
+    let codes = totp::finish_enrolment(&state.db, &actor, session, &req.code, state.now()).await?;
     Ok(Json(RecoveryCodes {
         recovery_codes: codes,
     }))
@@ -295,7 +258,7 @@ pub async fn totp_disable(
             "Admins must keep two-step login on.",
         ));
     }
-    check_password(&session.user, &req.password).await?;
+    users::check_password(&session.user, &req.password).await?;
     let actor = caller.actor(meta);
     let mut tx = state.db.begin().await?;
     totp::disable(&mut tx, &actor, &session.user, state.now()).await?;

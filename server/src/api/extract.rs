@@ -164,6 +164,11 @@ fn cookie_value<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim())
 }
 
+/// The console cookie's session token, if the request carries one.
+pub fn console_cookie(parts: &Parts) -> Option<&str> {
+    cookie_value(parts, sessions::COOKIE).filter(|t| !t.is_empty())
+}
+
 /// The session token of a request: `Authorization: Bearer …` or the console cookie.
 pub fn session_token(parts: &Parts) -> Option<(&str, TokenSource)> {
     let bearer = parts
@@ -213,7 +218,8 @@ impl FromRequestParts<AppState> for AccountCaller {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Compares two secrets in time that does not depend on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

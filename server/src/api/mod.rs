@@ -1,9 +1,10 @@
-//! The HTTP surface: `/api/v1` JSON routes and health probes. Handlers parse,
-//! call the domain, and shape the answer.
+//! The HTTP surface: `/api/v1` JSON routes, health probes, and the web
+//! console's pages (handlers in [`crate::console`]), all in one route table.
+//! Handlers parse, call the domain, and shape the answer.
 
 mod areas;
 mod audit;
-mod auth;
+pub(crate) mod auth;
 mod bags;
 mod bills;
 mod events;
@@ -47,6 +48,9 @@ pub enum Auth {
     Station,
     /// A logged-in user (bearer token or console cookie); roles are checked inside.
     User,
+    /// A web console page: the console cookie; without a login the answer is
+    /// a redirect (303) to the console's login page. Forms carry the CSRF token.
+    Console,
 }
 
 /// One route of the API, as listed in the OpenAPI document.
@@ -126,7 +130,8 @@ fn filter(method: &Method) -> MethodFilter {
 }
 
 fn routes() -> Routes {
-    use Auth::{Public, Station, User};
+    use crate::console;
+    use Auth::{Console, Public, Station, User};
     const GET: Method = Method::GET;
     const POST: Method = Method::POST;
     const PATCH: Method = Method::PATCH;
@@ -487,6 +492,97 @@ fn routes() -> Routes {
         "Seal and check the audit log's hash chain (admin)",
         audit::verify,
     )
+    .add(
+        GET,
+        "/console",
+        Public,
+        "The web console (on to /console/)",
+        console::home,
+    )
+    .add(
+        GET,
+        "/console/",
+        Console,
+        "Console: the dashboard (live totals; bills in progress; stations for admins)",
+        console::dashboard,
+    )
+    .add(
+        GET,
+        "/console/login",
+        Public,
+        "Console: the login page",
+        console::login_page,
+    )
+    .add(
+        POST,
+        "/console/login",
+        Public,
+        "Console: log in (form: username, password, and a code when two-step login is on)",
+        console::login,
+    )
+    .add(
+        POST,
+        "/console/logout",
+        Console,
+        "Console: log out",
+        console::logout,
+    )
+    .add(
+        GET,
+        "/console/password",
+        Console,
+        "Console: the page to choose a new password",
+        console::password_page,
+    )
+    .add(
+        POST,
+        "/console/password",
+        Console,
+        "Console: change one's password (form: current, new, again)",
+        console::change_password,
+    )
+    .add(
+        GET,
+        "/console/two-step",
+        Console,
+        "Console: set up two-step login (QR code and secret)",
+        console::two_step_page,
+    )
+    .add(
+        POST,
+        "/console/two-step",
+        Console,
+        "Console: confirm two-step login with a code; shows the recovery codes once",
+        console::two_step_confirm,
+    )
+    .add(
+        GET,
+        "/console/stations",
+        Console,
+        "Console: stations and when each was last seen (admin)",
+        console::stations,
+    )
+    .add(
+        GET,
+        "/console/live.json",
+        User,
+        "Console: the dashboard's totals, polled by the page",
+        console::live,
+    )
+    .add(
+        GET,
+        "/console/static/console.css",
+        Public,
+        "Console: the style sheet",
+        console::style,
+    )
+    .add(
+        GET,
+        "/console/static/console.js",
+        Public,
+        "Console: the pages' one script",
+        console::script,
+    )
 }
 
 /// The browser protections every answer carries; HSTS only when served over TLS.
@@ -554,7 +650,10 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn not_found() -> Response {
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/console/") {
+        return crate::console::not_found();
+    }
     (
         StatusCode::NOT_FOUND,
         body("not_found", "There is no such address on this server."),

@@ -18,6 +18,7 @@ fn security(auth: Auth) -> Value {
         Auth::Public => json!([]),
         Auth::Station => json!([{"stationKey": []}]),
         Auth::User => json!([{"bearer": []}, {"consoleCookie": [], "csrfToken": []}]),
+        Auth::Console => json!([{"consoleCookie": []}]),
     }
 }
 
@@ -29,6 +30,20 @@ fn operation(route: &RouteDoc) -> Value {
         .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
         .collect();
     let error = json!({"$ref": "#/components/responses/Error"});
+    if route.path.starts_with("/console") && !route.path.ends_with(".json") {
+        // The web console's pages and files: HTML (or CSS, JavaScript) for a browser.
+        return json!({
+            "summary": route.summary,
+            "operationId": format!("{} {}", route.method, route.path),
+            "parameters": parameters,
+            "security": security(route.auth),
+            "responses": {
+                "200": {"description": "A page", "content": {"text/html": {}}},
+                "303": {"description": "On to the next page (the login page when not logged in)"},
+                "4XX": {"description": "A page in plain words", "content": {"text/html": {}}},
+            },
+        });
+    }
     json!({
         "summary": route.summary,
         "operationId": format!("{} {}", route.method, route.path),

@@ -1,0 +1,326 @@
+//! The load: stations scanning and syncing, and console users reading, each
+//! scenario bounded in time. Every station scans into parents of its own (new
+//! ones, `SB` numbers after the seeded parents), so no refusal is expected:
+//! any answer but "applied" counts as unexpected.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use time::OffsetDateTime;
+use tokio::task::JoinSet;
+use traitortrack_protocol::{
+    Bag, BillSummary, Event, EventResults, EventStatus, EventType, Page, Stats,
+};
+
+use super::api::Api;
+use super::codes::{self, NewParents, CAPACITY, SEEDED_CHILDREN};
+use super::measure::{Tally, Window};
+use super::stations::BenchStation;
+
+/// What every scenario works with.
+#[derive(Clone)]
+pub struct Load {
+    pub api: Api,
+    pub stations: Arc<Vec<BenchStation>>,
+    pub admin_token: Arc<str>,
+    pub parents: Arc<NewParents>,
+    /// Parents `SB00000` up to this number (excluded) were seeded with 29 children each.
+    pub seeded_parents: u32,
+}
+
+async fn gather(mut tasks: JoinSet<Tally>) -> Tally {
+    let mut tally = Tally::default();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(t) => tally.merge(t),
+            Err(e) => tally.unexpected(format!("a client task stopped: {e}")),
+        }
+    }
+    tally
+}
+
+fn link_event(worker: &str, parent: &str, child: &str, at: OffsetDateTime) -> Event {
+    Event {
+        id: uuid::Uuid::now_v7(),
+        kind: EventType::Link,
+        user: worker.to_string(),
+        parent: Some(parent.to_string()),
+        child: Some(child.to_string()),
+        bill: None,
+        reason: None,
+        at,
+    }
+}
+
+/// Checks that every one of `sent` events was applied; answers how many were.
+fn check_applied(tally: &mut Tally, sent: &[uuid::Uuid], answer: &EventResults) -> u64 {
+    if answer.results.len() != sent.len() {
+        tally.unexpected(format!(
+            "{} results for {} events",
+            answer.results.len(),
+            sent.len()
+        ));
+    }
+    let mut applied = 0;
+    for (id, result) in sent.iter().zip(&answer.results) {
+        if result.id != *id {
+            tally.unexpected(format!("result for {} where {id} was sent", result.id));
+        } else if result.status == EventStatus::Applied {
+            applied += 1;
+        } else {
+            tally.unexpected(format!(
+                "event {id} {:?}: {} {}",
+                result.status,
+                result.code.as_deref().unwrap_or(""),
+                result.message.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    applied
+}
+
+/// One station scanning children into parents of its own, one event per
+/// request: as fast as answers come, or on `pace`'s ticks.
+async fn scan_station(
+    api: Api,
+    st: BenchStation,
+    parents: Arc<NewParents>,
+    window: Window,
+    mut pace: Option<tokio::time::Interval>,
+) -> Tally {
+    let mut tally = Tally::default();
+    'parents: loop {
+        let Some(p) = parents.take() else {
+            tally.unexpected("no parent codes left (SB99999 reached)");
+            break;
+        };
+        let parent = codes::parent(p);
+        for slot in 1..=CAPACITY {
+            if let Some(ticks) = pace.as_mut() {
+                ticks.tick().await;
+            }
+            if Instant::now() >= window.end {
+                break 'parents;
+            }
+            let event = link_event(
+                &st.worker,
+                &parent,
+                &codes::child(p, slot),
+                OffsetDateTime::now_utc(),
+            );
+            let id = event.id;
+            let started = Instant::now();
+            let answer = api.send_events(&st.key, vec![event]).await;
+            let measured = tally.record(&window, started, Instant::now());
+            match answer {
+                Ok(results) => {
+                    let applied = check_applied(&mut tally, &[id], &results);
+                    if measured {
+                        tally.applied += applied;
+                    }
+                }
+                Err(e) => tally.unexpected(format!("{}: {e}", st.name)),
+            }
+        }
+    }
+    tally
+}
+
+/// Scenario 1: `stations` stations scanning as fast as answers come.
+pub async fn link(load: &Load, stations: usize, window: Window) -> Tally {
+    let mut tasks = JoinSet::new();
+    for st in load.stations.iter().take(stations).cloned() {
+        let (api, parents) = (load.api.clone(), Arc::clone(&load.parents));
+        tasks.spawn(scan_station(api, st, parents, window, None));
+    }
+    gather(tasks).await
+}
+
+/// Scenario 2, the stations' half: each scans once a second, the stations
+/// spread evenly over the second.
+pub async fn steady_scans(load: &Load, stations: usize, window: Window) -> Tally {
+    let mut tasks = JoinSet::new();
+    let n = stations.max(1) as u32;
+    for (i, st) in load.stations.iter().take(stations).cloned().enumerate() {
+        let offset = Duration::from_secs(1) * i as u32 / n;
+        let mut ticks =
+            tokio::time::interval_at((window.start + offset).into(), Duration::from_secs(1));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let (api, parents) = (load.api.clone(), Arc::clone(&load.parents));
+        tasks.spawn(scan_station(api, st, parents, window, Some(ticks)));
+    }
+    gather(tasks).await
+}
+
+/// Reads a seeded parent and checks it holds its 29 children.
+async fn read_seeded_parent(load: &Load, rng: &mut StdRng) -> Result<(), String> {
+    let code = codes::parent(rng.gen_range(0..load.seeded_parents));
+    let bag: Bag = load
+        .api
+        .get(&load.admin_token, &format!("/api/v1/bags/{code}"))
+        .await?;
+    if bag.children.len() != SEEDED_CHILDREN as usize {
+        return Err(format!(
+            "{code} shows {} children, not {SEEDED_CHILDREN}",
+            bag.children.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Scenario 2, the console's half: `readers` logged-in admins, each reading a
+/// bag, the totals and the bills in turn, with `pause` between reads.
+pub async fn console_reads(load: &Load, readers: usize, pause: Duration, window: Window) -> Tally {
+    let mut tasks = JoinSet::new();
+    for r in 0..readers {
+        let load = load.clone();
+        tasks.spawn(async move {
+            let mut rng = StdRng::seed_from_u64(r as u64);
+            let mut tally = Tally::default();
+            let mut turn = 0u64;
+            while Instant::now() < window.end {
+                let started = Instant::now();
+                let read = match turn % 3 {
+                    0 => read_seeded_parent(&load, &mut rng).await,
+                    1 => load
+                        .api
+                        .get::<Stats>(&load.admin_token, "/api/v1/stats")
+                        .await
+                        .map(drop),
+                    _ => load
+                        .api
+                        .get::<Page<BillSummary>>(&load.admin_token, "/api/v1/bills?limit=50")
+                        .await
+                        .map(drop),
+                };
+                tally.record(&window, started, Instant::now());
+                if let Err(e) = read {
+                    tally.unexpected(e);
+                }
+                turn += 1;
+                tokio::time::sleep(pause).await;
+            }
+            tally
+        });
+    }
+    gather(tasks).await
+}
+
+/// Scenario 3: `stations` stations, each with `queued` events made while
+/// offline, sending them in batches of `batch`, all at once. Answers what
+/// they saw and how long the drain took; batches not sent by `limit` are left.
+pub async fn sync(
+    load: &Load,
+    stations: usize,
+    queued: usize,
+    batch: usize,
+    limit: Duration,
+) -> (Tally, Duration) {
+    // The queues are made first: scanned an hour ago, 100 ms apart.
+    let scanned = OffsetDateTime::now_utc() - time::Duration::HOUR;
+    let mut queues = Vec::with_capacity(stations);
+    let mut tally = Tally::default();
+    for st in load.stations.iter().take(stations) {
+        let mut events = Vec::with_capacity(queued);
+        let mut parent = None;
+        for k in 0..queued {
+            let slot = (k as u32 % CAPACITY) + 1;
+            if slot == 1 {
+                parent = load.parents.take();
+            }
+            let Some(p) = parent else {
+                tally.unexpected("no parent codes left (SB99999 reached)");
+                break;
+            };
+            let at = scanned + time::Duration::milliseconds(100 * k as i64);
+            events.push(link_event(
+                &st.worker,
+                &codes::parent(p),
+                &codes::child(p, slot),
+                at,
+            ));
+        }
+        queues.push((st.clone(), events));
+    }
+
+    // Every answer counts, also one that comes after the bound: no batch
+    // starts after it, and none waits longer than the request timeout.
+    let window = Window::new(Duration::ZERO, limit + super::api::REQUEST_TIMEOUT * 2);
+    let stop = window.start + limit;
+    let mut tasks = JoinSet::new();
+    for (st, events) in queues {
+        let api = load.api.clone();
+        tasks.spawn(async move {
+            let mut tally = Tally::default();
+            for chunk in events.chunks(batch.max(1)) {
+                if Instant::now() >= stop {
+                    break;
+                }
+                let ids: Vec<uuid::Uuid> = chunk.iter().map(|e| e.id).collect();
+                let started = Instant::now();
+                let answer = api.send_events(&st.key, chunk.to_vec()).await;
+                let measured = tally.record(&window, started, Instant::now());
+                match answer {
+                    Ok(results) => {
+                        let applied = check_applied(&mut tally, &ids, &results);
+                        if measured {
+                            tally.applied += applied;
+                        }
+                    }
+                    Err(e) => tally.unexpected(format!("{}: {e}", st.name)),
+                }
+            }
+            tally
+        });
+    }
+    tally.merge(gather(tasks).await);
+    (tally, window.start.elapsed())
+}
+
+/// Scenario 4: `clients` clients reading random seeded parents, back to back.
+pub async fn lookup(load: &Load, clients: usize, window: Window) -> Tally {
+    let mut tasks = JoinSet::new();
+    for r in 0..clients {
+        let load = load.clone();
+        tasks.spawn(async move {
+            let mut rng = StdRng::seed_from_u64(1000 + r as u64);
+            let mut tally = Tally::default();
+            while Instant::now() < window.end {
+                let started = Instant::now();
+                let read = read_seeded_parent(&load, &mut rng).await;
+                tally.record(&window, started, Instant::now());
+                if let Err(e) = read {
+                    tally.unexpected(e);
+                }
+            }
+            tally
+        });
+    }
+    gather(tasks).await
+}
+
+/// Scenario 5: `clients` clients reading the totals, back to back.
+pub async fn stats(load: &Load, clients: usize, window: Window) -> Tally {
+    let mut tasks = JoinSet::new();
+    for _ in 0..clients {
+        let load = load.clone();
+        tasks.spawn(async move {
+            let mut tally = Tally::default();
+            while Instant::now() < window.end {
+                let started = Instant::now();
+                let read = load
+                    .api
+                    .get::<Stats>(&load.admin_token, "/api/v1/stats")
+                    .await;
+                tally.record(&window, started, Instant::now());
+                if let Err(e) = read {
+                    tally.unexpected(e);
+                }
+            }
+            tally
+        });
+    }
+    gather(tasks).await
+}
