@@ -504,70 +504,70 @@ fn routes() -> Routes {
         "/console/",
         Console,
         "Console: the dashboard (live totals; bills in progress; stations for admins)",
-        console::dashboard,
+        console::dashboard::dashboard,
     )
     .add(
         GET,
         "/console/login",
         Public,
         "Console: the login page",
-        console::login_page,
+        console::account::login_page,
     )
     .add(
         POST,
         "/console/login",
         Public,
         "Console: log in (form: username, password, and a code when two-step login is on)",
-        console::login,
+        console::account::login,
     )
     .add(
         POST,
         "/console/logout",
         Console,
         "Console: log out",
-        console::logout,
+        console::account::logout,
     )
     .add(
         GET,
         "/console/password",
         Console,
         "Console: the page to choose a new password",
-        console::password_page,
+        console::account::password_page,
     )
     .add(
         POST,
         "/console/password",
         Console,
         "Console: change one's password (form: current, new, again)",
-        console::change_password,
+        console::account::change_password,
     )
     .add(
         GET,
         "/console/two-step",
         Console,
         "Console: set up two-step login (QR code and secret)",
-        console::two_step_page,
+        console::account::two_step_page,
     )
     .add(
         POST,
         "/console/two-step",
         Console,
         "Console: confirm two-step login with a code; shows the recovery codes once",
-        console::two_step_confirm,
+        console::account::two_step_confirm,
     )
     .add(
         GET,
         "/console/stations",
         Console,
         "Console: stations and when each was last seen (admin)",
-        console::stations,
+        console::stations::stations,
     )
     .add(
         GET,
         "/console/live.json",
         User,
         "Console: the dashboard's totals, polled by the page",
-        console::live,
+        console::dashboard::live,
     )
     .add(
         GET,
