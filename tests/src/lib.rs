@@ -6,6 +6,7 @@
 //! `/usr/lib/postgresql/*/bin`, as the `postgres` user when running as root.
 //! When `CI` is set, a PostgreSQL that cannot be had is a failure, not a skip.
 
+pub mod console_browser;
 pub mod loadgen;
 pub mod process;
 pub mod webdriver;
