@@ -253,8 +253,8 @@ pub async fn get(db: &Db, settings: &Settings, user: &User, raw_code: &str) -> R
             })
             .collect(),
         child_count,
-        actual_weight_kg: child_count as f64 * settings.kg_per_child,
-        expected_weight_kg: expected as f64 * settings.kg_per_child,
+        actual_weight_kg: weight_kg(child_count, settings),
+        expected_weight_kg: weight_kg(expected, settings),
         created_by: bill.created_by,
         created_at: bill.created_at.time(),
         closed_at: bill.closed_at.map(Ts::time),
@@ -265,11 +265,62 @@ pub async fn get(db: &Db, settings: &Settings, user: &User, raw_code: &str) -> R
 #[derive(Debug, Default, Clone)]
 pub struct BillFilter {
     pub status: Option<BillStatus>,
-    /// Bills created on this warehouse day.
-    pub date: Option<Date>,
+    /// Part of the bill's code.
+    pub code: Option<String>,
+    /// Part of the destination, in any case.
+    pub destination: Option<String>,
+    /// Bills created on this warehouse day or later.
+    pub from: Option<Date>,
+    /// Bills created on this warehouse day or earlier.
+    pub to: Option<Date>,
+    /// The username of the biller who created the bill.
+    pub biller: Option<String>,
     /// The last code of the previous page.
     pub cursor: Option<String>,
     pub limit: u32,
+}
+
+/// A `YYYY-MM-DD` day as a form or query gives it; empty is none.
+pub fn parse_day(raw: Option<&str>) -> Result<Option<Date>> {
+    let Some(d) = raw.map(str::trim).filter(|d| !d.is_empty()) else {
+        return Ok(None);
+    };
+    Date::parse(d, time::macros::format_description!("[year]-[month]-[day]"))
+        .map(Some)
+        .map_err(|_| {
+            let shown: String = d.chars().take(20).collect();
+            Error::bad_input(
+                "bad_date",
+                format!("Give the date as YYYY-MM-DD (like 2026-03-31), not {shown:?}."),
+            )
+        })
+}
+
+/// The weight of this many child bags.
+pub fn weight_kg(children: u64, settings: &Settings) -> f64 {
+    children as f64 * settings.kg_per_child
+}
+
+/// The first moment of a warehouse day.
+pub fn day_start(day: Date, settings: &Settings) -> Ts {
+    Ts::new(OffsetDateTime::new_in_offset(
+        day,
+        time::Time::MIDNIGHT,
+        settings.utc_offset,
+    ))
+}
+
+/// `text` for a LIKE pattern: `%`, `_` and `\` match only themselves
+/// (with `ESCAPE '\'`).
+fn like_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// One page of bills in code order.
@@ -282,10 +333,37 @@ pub async fn list(
     user.require(BILLERS, "see bills")?;
     let limit = filter.limit.clamp(1, 500);
     let cursor = filter.cursor.as_deref().map(normalize).transpose()?;
-    let range = filter.date.map(|d| {
-        let start = OffsetDateTime::new_in_offset(d, time::Time::MIDNIGHT, settings.utc_offset);
-        (Ts::new(start), Ts::new(start + time::Duration::DAY))
-    });
+    let code = filter
+        .code
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(normalize)
+        .transpose()?
+        .map(|c| format!("%{}%", like_escaped(&c)));
+    let destination = clean_text("destination", filter.destination.as_deref())?
+        .map(|d| format!("%{}%", like_escaped(&d.to_lowercase())));
+    let biller = match filter.biller.as_deref().map(str::trim) {
+        Some(b) if !b.is_empty() => Some(crate::users::normalize_username(b).map_err(|_| {
+            Error::bad_input(
+                "bad_username",
+                "The biller is a username: 2 to 32 letters, digits, dots, dashes or underscores.",
+            )
+        })?),
+        _ => None,
+    };
+    if let (Some(from), Some(to)) = (filter.from, filter.to) {
+        if from > to {
+            return Err(Error::bad_input(
+                "bad_dates",
+                format!("The first day ({from}) comes after the last day ({to})."),
+            ));
+        }
+    }
+    let from = filter.from.map(|d| day_start(d, settings));
+    let to = filter
+        .to
+        .map(|d| day_start(d.next_day().unwrap_or(d), settings));
     let mut sql = String::from(
         "SELECT code, status, capacity, parent_count, destination, vehicle_number, created_at
          FROM bills WHERE 1 = 1",
@@ -301,9 +379,26 @@ pub async fn list(
     if filter.status.is_some() {
         sql.push_str(&format!(" AND status = {}", next()));
     }
-    if range.is_some() {
-        let (a, b) = (next(), next());
-        sql.push_str(&format!(" AND created_at >= {a} AND created_at < {b}"));
+    if code.is_some() {
+        sql.push_str(&format!(" AND code LIKE {} ESCAPE '\\'", next()));
+    }
+    if destination.is_some() {
+        sql.push_str(&format!(
+            " AND LOWER(destination) LIKE {} ESCAPE '\\'",
+            next()
+        ));
+    }
+    if from.is_some() {
+        sql.push_str(&format!(" AND created_at >= {}", next()));
+    }
+    if to.is_some() {
+        sql.push_str(&format!(" AND created_at < {}", next()));
+    }
+    if biller.is_some() {
+        sql.push_str(&format!(
+            " AND created_by IN (SELECT id FROM users WHERE username = {})",
+            next()
+        ));
     }
     sql.push_str(&format!(" ORDER BY code LIMIT {}", next()));
     type ListRow = (String, String, i32, i32, Option<String>, Option<String>, Ts);
@@ -315,8 +410,20 @@ pub async fn list(
         if let Some(s) = filter.status {
             q = q.bind(s.as_str());
         }
-        if let Some((a, b)) = range {
-            q = q.bind(a).bind(b);
+        if let Some(c) = &code {
+            q = q.bind(c);
+        }
+        if let Some(d) = &destination {
+            q = q.bind(d);
+        }
+        if let Some(f) = from {
+            q = q.bind(f);
+        }
+        if let Some(t) = to {
+            q = q.bind(t);
+        }
+        if let Some(b) = &biller {
+            q = q.bind(b);
         }
         q.bind(i64::from(limit) + 1).fetch_all(c).await
     })?;

@@ -22,6 +22,7 @@ pub mod promotions;
 pub mod ratelimit;
 pub mod sessions;
 pub mod stations;
+pub mod summary;
 pub mod totp;
 pub mod users;
 

@@ -46,6 +46,8 @@ enum May {
     ConsoleUser,
     /// A console page for admins; others logged in get 403, nobody a 303.
     ConsoleAdmin,
+    /// A console page for billers and admins; dispatchers get 403.
+    ConsoleBilling,
 }
 
 /// The expected access of every route, written by hand: a route the server
@@ -74,6 +76,7 @@ const MATRIX: &[(&str, &str, May)] = &[
     ("PATCH", "/api/v1/bills/{code}", May::Billing),
     ("POST", "/api/v1/bills/{code}/close", May::Billing),
     ("POST", "/api/v1/bills/{code}/reopen", May::AdminOnly),
+    ("GET", "/api/v1/bills/summary", May::Billing),
     ("GET", "/api/v1/stats", May::AnyUser),
     ("POST", "/api/v1/stations", May::AdminOnly),
     ("GET", "/api/v1/stations", May::AdminOnly),
@@ -130,6 +133,20 @@ const MATRIX: &[(&str, &str, May)] = &[
     ("GET", "/console/two-step", May::ConsoleUser),
     ("POST", "/console/two-step", May::ConsoleUser),
     ("GET", "/console/stations", May::ConsoleAdmin),
+    ("GET", "/console/bills", May::ConsoleBilling),
+    ("POST", "/console/bills", May::ConsoleBilling),
+    ("GET", "/console/bills/summary", May::ConsoleBilling),
+    ("GET", "/console/bills/{code}", May::ConsoleBilling),
+    ("GET", "/console/bills/{code}/sheet", May::ConsoleBilling),
+    ("POST", "/console/bills/{code}/parents", May::ConsoleBilling),
+    (
+        "POST",
+        "/console/bills/{code}/parents/remove",
+        May::ConsoleBilling,
+    ),
+    ("POST", "/console/bills/{code}/details", May::ConsoleBilling),
+    ("POST", "/console/bills/{code}/close", May::ConsoleBilling),
+    ("POST", "/console/bills/{code}/reopen", May::ConsoleAdmin),
     ("GET", "/console/live.json", May::AnyUser),
     ("GET", "/console/static/console.css", May::Anyone),
     ("GET", "/console/static/console.js", May::Anyone),
@@ -137,7 +154,10 @@ const MATRIX: &[(&str, &str, May)] = &[
 
 /// A console page: the session travels in the cookie, forms carry the token.
 fn is_console(may: May) -> bool {
-    matches!(may, May::ConsoleUser | May::ConsoleAdmin)
+    matches!(
+        may,
+        May::ConsoleUser | May::ConsoleAdmin | May::ConsoleBilling
+    )
 }
 
 fn allowed(may: May, who: Who) -> bool {
@@ -145,7 +165,7 @@ fn allowed(may: May, who: Who) -> bool {
         May::Anyone => true,
         May::StationOnly => who == Who::Station,
         May::AnyUser | May::ConsoleUser => !matches!(who, Who::Anonymous | Who::Station),
-        May::Billing => matches!(who, Who::Biller | Who::Admin),
+        May::Billing | May::ConsoleBilling => matches!(who, Who::Biller | Who::Admin),
         May::AdminOnly | May::ConsoleAdmin => who == Who::Admin,
     }
 }
@@ -241,6 +261,15 @@ async fn role_matrix_covers_every_route(backend: Backend) {
     s.add_user("bina", Role::Biller, None).await;
     s.add_user("victim", Role::Dispatcher, Some("north")).await;
     let station_key = s.station("matrix").await;
+    // A bill for the pages of one bill (`{code}` is SB00001).
+    let (status, body) = s
+        .post_json(
+            &s.admin_token,
+            "/api/v1/bills",
+            &json!({"code": "SB00001", "capacity": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 
     let routes = route_docs();
     let served: BTreeSet<(String, String)> = routes

@@ -386,3 +386,67 @@ pub struct Stats {
     pub bills: BillsByStatus,
     pub scans_today: i64,
 }
+
+/// The end-of-day summary of one warehouse day (`GET /api/v1/bills/summary`).
+/// The day's bills are those created or closed that day; each counts for the
+/// biller who created it. Bags and weights are those on the bills now (a
+/// closed bill no longer changes).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DaySummary {
+    /// The warehouse day, `YYYY-MM-DD`.
+    pub date: String,
+    /// The warehouse's offset from UTC (`+05:30`): the day runs from
+    /// midnight to midnight there.
+    pub utc_offset: String,
+    pub kg_per_child: f64,
+    pub totals: SummaryTotals,
+    /// One line per biller with bills that day, by username.
+    pub billers: Vec<BillerSummary>,
+    /// The day's bills, in code order.
+    pub bills: Vec<SummaryBill>,
+}
+
+/// Counts and weights over some of a day's bills.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SummaryTotals {
+    /// Bills created that day.
+    pub bills_created: i64,
+    /// Bills closed that day.
+    pub bills_closed: i64,
+    /// The day's bills by their status now.
+    pub by_status: BillsByStatus,
+    pub parent_bags: i64,
+    pub child_bags: i64,
+    pub actual_weight_kg: f64,
+    pub expected_weight_kg: f64,
+}
+
+/// The day's figures of one biller.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BillerSummary {
+    /// Who created the bills; absent for bills whose creator is not known.
+    pub biller: Option<String>,
+    pub totals: SummaryTotals,
+}
+
+/// One of the day's bills.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SummaryBill {
+    pub code: String,
+    pub status: BillStatus,
+    pub biller: Option<String>,
+    pub destination: Option<String>,
+    pub vehicle_number: Option<String>,
+    /// Created that day (else closed that day, having been created before).
+    pub created_that_day: bool,
+    pub closed_that_day: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub closed_at: Option<OffsetDateTime>,
+    pub capacity: u32,
+    pub parent_count: u32,
+    pub child_count: u64,
+    pub actual_weight_kg: f64,
+    pub expected_weight_kg: f64,
+}

@@ -1,16 +1,17 @@
-//! Bills: create, read, list, change, close, reopen.
+//! Bills: create, read, list, change, close, reopen; the end-of-day summary.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use traitortrack_protocol::{
-    Bill, BillStatus, BillSummary, CloseBill, CreateBill, Page, PatchBill,
+    Bill, BillStatus, BillSummary, CloseBill, CreateBill, DaySummary, Page, PatchBill,
 };
 
 use super::extract::{Admin, ApiJson, ApiQuery, Billing, Caller, Meta};
-use crate::bills::{self, BillFilter};
-use crate::error::{Error, Result};
+use crate::bills::{self, parse_day, BillFilter};
+use crate::error::Result;
+use crate::summary;
 use crate::AppState;
 
 async fn read(state: &AppState, caller: &Caller, code: &str) -> Result<Json<Bill>> {
@@ -48,8 +49,16 @@ pub async fn get(
 #[derive(Deserialize)]
 pub struct ListQuery {
     status: Option<BillStatus>,
-    /// YYYY-MM-DD
+    /// Created on this day (YYYY-MM-DD); or a range with `from` and `to`.
     date: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    /// Part of the code.
+    code: Option<String>,
+    /// Part of the destination.
+    destination: Option<String>,
+    /// The username of the biller who created the bill.
+    biller: Option<String>,
     cursor: Option<String>,
     limit: Option<u32>,
 }
@@ -60,29 +69,38 @@ pub async fn list(
     Billing(caller): Billing,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<BillSummary>>> {
-    let date = q
-        .date
-        .filter(|d| !d.is_empty())
-        .map(|d| {
-            time::Date::parse(
-                &d,
-                time::macros::format_description!("[year]-[month]-[day]"),
-            )
-            .map_err(|_| {
-                Error::bad_input(
-                    "bad_date",
-                    format!("Give the date as YYYY-MM-DD, not {d:?}."),
-                )
-            })
-        })
-        .transpose()?;
+    let date = parse_day(q.date.as_deref())?;
     let filter = BillFilter {
         status: q.status,
-        date,
+        code: q.code,
+        destination: q.destination,
+        from: parse_day(q.from.as_deref())?.or(date),
+        to: parse_day(q.to.as_deref())?.or(date),
+        biller: q.biller,
         cursor: q.cursor.filter(|c| !c.is_empty()),
         limit: q.limit.unwrap_or(100),
     };
     bills::list(&state.db, &state.settings, &caller.0.user, filter)
+        .await
+        .map(Json)
+}
+
+#[derive(Deserialize)]
+pub struct SummaryQuery {
+    /// YYYY-MM-DD; today (in the warehouse) when absent.
+    date: Option<String>,
+}
+
+/// The end-of-day summary of one warehouse day.
+#[tracing::instrument(skip_all)]
+pub async fn summary(
+    State(state): State<AppState>,
+    Billing(caller): Billing,
+    ApiQuery(q): ApiQuery<SummaryQuery>,
+) -> Result<Json<DaySummary>> {
+    let day = parse_day(q.date.as_deref())?
+        .unwrap_or_else(|| crate::counters::day_of(state.now().time(), state.settings.utc_offset));
+    summary::of_day(&state.db, &state.settings, &caller.0.user, day)
         .await
         .map(Json)
 }

@@ -477,6 +477,13 @@ fn routes() -> Routes {
         "Reopen a closed bill (admin)",
         bills::reopen,
     )
+    .add(
+        GET,
+        "/api/v1/bills/summary",
+        User,
+        "The end-of-day summary of a day's bills, by biller and status (admin, biller; `date`)",
+        bills::summary,
+    )
     .add(GET, "/api/v1/stats", User, "Totals", stats::stats)
     .add(
         GET,
@@ -561,6 +568,76 @@ fn routes() -> Routes {
         Console,
         "Console: stations and when each was last seen (admin)",
         console::stations::stations,
+    )
+    .add(
+        GET,
+        "/console/bills",
+        Console,
+        "Console: bills with filters, and the new-bill form (admin, biller)",
+        console::bills::list,
+    )
+    .add(
+        POST,
+        "/console/bills",
+        Console,
+        "Console: create a bill (admin, biller)",
+        console::bills::create,
+    )
+    .add(
+        GET,
+        "/console/bills/summary",
+        Console,
+        "Console: the end-of-day summary of a day's bills (admin, biller; `date`)",
+        console::bills::summary,
+    )
+    .add(
+        GET,
+        "/console/bills/{code}",
+        Console,
+        "Console: a bill with its parent bags, weights and actions (admin, biller)",
+        console::bills::bill,
+    )
+    .add(
+        GET,
+        "/console/bills/{code}/sheet",
+        Console,
+        "Console: a bill's printable dispatch sheet (admin, biller)",
+        console::bills::sheet,
+    )
+    .add(
+        POST,
+        "/console/bills/{code}/parents",
+        Console,
+        "Console: put a parent bag on a bill (admin, biller)",
+        console::bills::add_parent,
+    )
+    .add(
+        POST,
+        "/console/bills/{code}/parents/remove",
+        Console,
+        "Console: take a parent bag off a bill (admin, biller)",
+        console::bills::remove_parent,
+    )
+    .add(
+        POST,
+        "/console/bills/{code}/details",
+        Console,
+        "Console: change a bill's destination, vehicle, description, capacity (admin, biller)",
+        console::bills::details,
+    )
+    .add(
+        POST,
+        "/console/bills/{code}/close",
+        Console,
+        "Console: close a bill (admin, biller)",
+        console::bills::close,
+    )
+    .add(
+        POST,
+        "/console/bills/{code}/reopen",
+        Console,
+        "Console: reopen a closed bill (admin)",
+        console::bills::reopen,
     )
     .add(
         GET,

@@ -6,6 +6,7 @@
 
 mod access;
 pub mod account;
+pub mod bills;
 pub mod dashboard;
 mod pages;
 pub mod stations;
@@ -55,6 +56,12 @@ pub(crate) fn note(query: Option<&str>) -> Option<&'static str> {
         "idle" => "You were logged out after a time without use. Log in again.",
         "password_changed" => "Your password is changed.",
         "two_step_on" => "Two-step login is on. Keep your recovery codes somewhere safe.",
+        "bill_created" => "The bill is made. Now put parent bags on it.",
+        "parent_added" => "The parent bag is on the bill.",
+        "parent_removed" => "The parent bag is off the bill.",
+        "bill_saved" => "The bill's details are saved.",
+        "bill_closed" => "The bill is closed.",
+        "bill_reopened" => "The bill is open again.",
         _ => return None,
     })
 }

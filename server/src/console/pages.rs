@@ -26,6 +26,13 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("dashboard.html", include_str!("templates/dashboard.html")),
     ("stations.html", include_str!("templates/stations.html")),
     ("refusal.html", include_str!("templates/refusal.html")),
+    ("bills.html", include_str!("templates/bills.html")),
+    ("bill.html", include_str!("templates/bill.html")),
+    ("bill_sheet.html", include_str!("templates/bill_sheet.html")),
+    (
+        "bills_summary.html",
+        include_str!("templates/bills_summary.html"),
+    ),
 ];
 
 /// The console's style sheet and its one script.
@@ -119,7 +126,7 @@ pub struct Frame {
     pub title: String,
     pub me: Option<Me>,
     pub csrf: Option<String>,
-    /// The menu entry to mark: `dashboard`, `stations`, or empty.
+    /// The menu entry to mark: `dashboard`, `bills`, `stations`, or empty.
     pub nav: &'static str,
     /// Only the log-out button in the header: a step must be taken first.
     pub steps_only: bool,

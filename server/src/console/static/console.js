@@ -92,3 +92,8 @@ function startLive(status) {
 
 const liveStatus = document.querySelector('[data-live]');
 if (liveStatus) startLive(liveStatus);
+
+// ---- print: a button with data-print prints the page (the dispatch sheet).
+document.querySelectorAll('[data-print]').forEach((button) => {
+  button.addEventListener('click', () => window.print());
+});
