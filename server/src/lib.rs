@@ -13,6 +13,7 @@ pub mod counters;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod housekeeping;
 pub mod linking;
 pub mod login;
