@@ -17,6 +17,7 @@ pub mod export;
 pub mod housekeeping;
 pub mod linking;
 pub mod login;
+pub mod mail;
 pub mod notifications;
 pub mod passwords;
 pub mod promotions;
