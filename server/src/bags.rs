@@ -225,7 +225,7 @@ pub const MAX_PAGE: u32 = 500;
 
 /// The smallest string greater than every string starting with `prefix`
 /// (codes are ASCII, so bumping the last byte is enough).
-fn prefix_end(prefix: &str) -> Option<String> {
+pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
     let mut bytes = prefix.as_bytes().to_vec();
     while let Some(last) = bytes.pop() {
         if last < 0x7f {

@@ -1,5 +1,5 @@
 //! The `traitortrack` command line: serve, migrate, add users and stations,
-//! and verify the audit log.
+//! verify the audit log, and export.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -8,10 +8,10 @@ use crate::audit::Actor;
 use crate::config::{redacted_url, Config, Settings};
 use crate::db::{Db, Ts};
 use crate::users::{self, NewUser};
-use crate::{areas, passwords, stations, AppState};
+use crate::{areas, export, passwords, stations, AppState};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use traitortrack_protocol::Role;
+use traitortrack_protocol::{BagKind, BillStatus, Role};
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +55,105 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Export bags, bills, links, audit, activity (CSV or XLSX) or epcis (JSON-LD) to a file.
+    Export(ExportArgs),
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// bags, bills, links, audit, activity or epcis.
+    what: String,
+    /// The file to write; its extension (.csv, .xlsx, .jsonld) gives the format.
+    #[arg(long)]
+    out: PathBuf,
+    /// First day, YYYY-MM-DD (in the warehouse's time).
+    #[arg(long)]
+    from: Option<String>,
+    /// Last day, YYYY-MM-DD, included.
+    #[arg(long)]
+    to: Option<String>,
+    /// Bags and bills: a code or the start of one.
+    #[arg(long)]
+    search: Option<String>,
+    /// Bags: parent or child.
+    #[arg(long)]
+    kind: Option<String>,
+    /// Bags: a dispatch area.
+    #[arg(long)]
+    area: Option<String>,
+    /// Bags: only full parents (true) or parents not yet full (false).
+    #[arg(long)]
+    complete: Option<bool>,
+    /// Bags: only bags on a bill (true) or not on one (false).
+    #[arg(long)]
+    billed: Option<bool>,
+    /// Bills: new, in_progress, ready or closed.
+    #[arg(long)]
+    status: Option<String>,
+    /// Audit: a username.
+    #[arg(long)]
+    actor: Option<String>,
+    /// Audit: an action such as link.
+    #[arg(long)]
+    action: Option<String>,
+    /// Audit: an entity such as bag.
+    #[arg(long)]
+    entity: Option<String>,
+    /// Audit: an entity's code.
+    #[arg(long)]
+    entity_code: Option<String>,
+}
+
+impl ExportArgs {
+    fn filter(&self) -> anyhow::Result<export::Filter> {
+        let kind = match self.kind.as_deref() {
+            None => None,
+            Some(k) => Some(
+                BagKind::parse(&k.to_lowercase())
+                    .with_context(|| format!("--kind must be parent or child, not {k:?}"))?,
+            ),
+        };
+        let status = match self.status.as_deref() {
+            None => None,
+            Some(s) => Some(BillStatus::parse(&s.to_lowercase()).with_context(|| {
+                format!("--status must be new, in_progress, ready or closed, not {s:?}")
+            })?),
+        };
+        Ok(export::Filter {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            search: self.search.clone(),
+            kind,
+            area: self.area.clone(),
+            complete: self.complete,
+            billed: self.billed,
+            status,
+            actor: self.actor.clone(),
+            action: self.action.clone(),
+            entity: self.entity.clone(),
+            entity_code: self.entity_code.clone(),
+        })
+    }
+}
+
+/// Writes one export to its file; answers the rows written.
+async fn export_to_file(db: &Db, settings: &Settings, args: &ExportArgs) -> anyhow::Result<u64> {
+    let kind = export::Kind::parse(&args.what)?;
+    let extension = args
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
+    let format = export::Format::parse(extension)
+        .with_context(|| format!("{} must end in .csv, .xlsx or .jsonld", args.out.display()))?;
+    kind.check(format)?;
+    let filter = args.filter()?;
+    let span = export::span(&filter, settings)?;
+    let now = now();
+    export::record(db, &system_actor(), kind, format, &filter, now).await?;
+    let out = export::file_out(&args.out)?;
+    let request = export::Request { kind, format, span };
+    Ok(export::run(db, settings, request, &filter, now, out).await?)
 }
 
 #[derive(Subcommand)]
@@ -251,6 +350,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("Registered station {} (id {}).", created.name, created.id);
             println!("Station key (shown once; enter it in the station's settings):");
             println!("  {}", created.key);
+        }
+        Command::Export(args) => {
+            let settings = settings(&cli, None)?;
+            let db = open(&settings).await?;
+            let started = std::time::Instant::now();
+            let rows = export_to_file(&db, &settings, args).await?;
+            db.close().await;
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "Wrote {rows} rows to {} in {secs:.1} s ({:.0} rows/s).",
+                args.out.display(),
+                rows as f64 / secs.max(0.001)
+            );
         }
         Command::Audit {
             command: AuditCommand::Verify,

@@ -51,6 +51,18 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for built-in HTTPS (with `tls_cert`).
     pub tls_key: Option<PathBuf>,
+    /// The SMTP server that mails the end-of-day summary; none, no mail.
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    /// `starttls` (port 587), `tls` (port 465) or `none` (a local relay).
+    pub smtp_security: String,
+    pub smtp_username: Option<String>,
+    /// A secret: never printed.
+    pub smtp_password: Option<String>,
+    /// The sender: `TraitorTrack <traitortrack@example.com>`.
+    pub smtp_from: String,
+    /// When the day's summary is mailed, in the warehouse's time (`HH:MM`).
+    pub summary_mail_at: String,
 }
 
 impl Default for Config {
@@ -74,6 +86,13 @@ impl Default for Config {
             max_dispatchers_per_area: 10,
             tls_cert: None,
             tls_key: None,
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_security: "starttls".into(),
+            smtp_username: None,
+            smtp_password: None,
+            smtp_from: "TraitorTrack <traitortrack@localhost>".into(),
+            summary_mail_at: "20:00".into(),
         }
     }
 }
@@ -107,6 +126,10 @@ pub struct Settings {
     pub login_attempts_per_user: u32,
     pub max_dispatchers_per_area: u32,
     pub tls: Option<Tls>,
+    /// Where mail goes out; `None` when no SMTP server is set.
+    pub smtp: Option<crate::mail::Smtp>,
+    /// When the day's summary is mailed, in the warehouse's time.
+    pub summary_mail_at: time::Time,
 }
 
 /// Where built-in HTTPS finds its certificate and key.
@@ -173,6 +196,21 @@ impl Config {
                 "TLS_CERT" => self.tls_cert = Some(PathBuf::from(value)),
                 "TLS_KEY" => self.tls_key = Some(PathBuf::from(value)),
                 "UTC_OFFSET" => self.utc_offset = value.clone(),
+                "SMTP_HOST" => self.smtp_host = Some(value.clone()),
+                "SMTP_PORT" => self.smtp_port = num(key, value)?,
+                "SMTP_SECURITY" => self.smtp_security = value.clone(),
+                "SMTP_USERNAME" => self.smtp_username = Some(value.clone()),
+                "SMTP_PASSWORD" => self.smtp_password = Some(value.clone()),
+                "SMTP_PASSWORD_FILE" => {
+                    self.smtp_password = Some(
+                        std::fs::read_to_string(value)
+                            .map_err(|e| bad(format!("cannot read {key} ({value}): {e}")))?
+                            .trim()
+                            .to_string(),
+                    )
+                }
+                "SMTP_FROM" => self.smtp_from = value.clone(),
+                "SUMMARY_MAIL_AT" => self.summary_mail_at = value.clone(),
                 "CHILD_PATTERN" => self.formats.child_pattern = value.clone(),
                 // Read by the command line, not settings of the server itself.
                 "PASSWORD" | "CONFIG" | "LOG" | "TEST_DATABASE_URL" => {}
@@ -275,6 +313,17 @@ impl Config {
                 self.utc_offset
             ))
         })?;
+        let smtp = self.smtp()?;
+        let summary_mail_at = time::Time::parse(
+            self.summary_mail_at.trim(),
+            time::macros::format_description!("[hour]:[minute]"),
+        )
+        .map_err(|_| {
+            bad(format!(
+                "summary_mail_at must be a time of day such as 20:00, not {:?}",
+                self.summary_mail_at
+            ))
+        })?;
         Ok(Settings {
             listen,
             database_url: self.database_url.clone(),
@@ -293,7 +342,48 @@ impl Config {
             login_attempts_per_user: self.login_attempts_per_user,
             max_dispatchers_per_area: self.max_dispatchers_per_area,
             tls,
+            smtp,
+            summary_mail_at,
         })
+    }
+
+    /// The SMTP settings, checked; `None` without a host.
+    fn smtp(&self) -> Result<Option<crate::mail::Smtp>, ConfigError> {
+        use crate::mail::{mailbox, Security, Smtp};
+        let Some(host) = self.smtp_host.as_deref().map(str::trim).filter(|h| !h.is_empty()) else {
+            return Ok(None);
+        };
+        let security = Security::parse(&self.smtp_security).ok_or_else(|| {
+            bad(format!(
+                "smtp_security must be starttls, tls or none, not {:?}",
+                self.smtp_security
+            ))
+        })?;
+        if self.smtp_port == 0 {
+            return Err(bad("smtp_port must be a port number such as 587"));
+        }
+        let from = mailbox(&self.smtp_from).ok_or_else(|| {
+            bad(format!(
+                "smtp_from must be a mail address such as TraitorTrack <tt@example.com>, not {:?}",
+                self.smtp_from
+            ))
+        })?;
+        let login = match (&self.smtp_username, &self.smtp_password) {
+            (None, None) => None,
+            (Some(u), Some(p)) => Some((u.clone(), p.clone())),
+            _ => {
+                return Err(bad(
+                    "an SMTP login needs both smtp_username and smtp_password (or neither)",
+                ))
+            }
+        };
+        Ok(Some(Smtp {
+            host: host.to_string(),
+            port: self.smtp_port,
+            security,
+            login,
+            from,
+        }))
     }
 }
 

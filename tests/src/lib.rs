@@ -9,6 +9,7 @@
 pub mod console_browser;
 pub mod loadgen;
 pub mod process;
+pub mod smtp;
 pub mod webdriver;
 
 use std::net::SocketAddr;

@@ -48,6 +48,7 @@ async fn quick_run_keeps_every_invariant(backend: Backend) {
         scenario::SYNC,
         scenario::LOOKUP,
         scenario::STATS,
+        scenario::EXPORT,
     ] {
         assert!(run.row(name).is_some(), "no row for {name}");
     }

@@ -123,6 +123,8 @@ const MATRIX: &[(&str, &str, May)] = &[
     ("POST", "/api/v1/notifications/read-all", May::AnyUser),
     ("GET", "/api/v1/audit", May::AdminOnly),
     ("POST", "/api/v1/audit/verify", May::AdminOnly),
+    // As bags.csv (see `concrete`); bills.csv is for billers too (tests/exports.rs).
+    ("GET", "/api/v1/exports/{file}", May::AdminOnly),
     ("GET", "/console", May::Anyone),
     ("GET", "/console/", May::ConsoleUser),
     ("GET", "/console/login", May::Anyone),
@@ -176,6 +178,7 @@ fn concrete(path: &str) -> String {
     path.replace("{code}", "SB00001")
         .replace("{username}", "victim")
         .replace("{id}", "999999")
+        .replace("{file}", "bags.csv")
 }
 
 /// A console login: the cookie pair (`tt_session=…`) and the CSRF token.

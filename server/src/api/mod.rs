@@ -8,6 +8,7 @@ pub(crate) mod auth;
 mod bags;
 mod bills;
 mod events;
+mod exports;
 pub mod extract;
 mod notifications;
 mod openapi;
@@ -491,6 +492,13 @@ fn routes() -> Routes {
         User,
         "The audit log, newest first (admin; keyset pages by `before`)",
         audit::list,
+    )
+    .add(
+        GET,
+        "/api/v1/exports/{file}",
+        User,
+        "Download bags, bills, links, audit or activity as .csv or .xlsx, or epcis.jsonld (filters as the lists; bills for billers, the rest admin)",
+        exports::get,
     )
     .add(
         POST,

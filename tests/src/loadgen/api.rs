@@ -36,6 +36,32 @@ impl Api {
         })
     }
 
+    /// Downloads an export as `token`, reading the body as it streams;
+    /// answers the number of lines in it.
+    pub async fn export_lines(&self, token: &str, path: &str) -> Result<u64, String> {
+        // A whole export may take longer than one ordinary answer.
+        let mut resp = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .timeout(Duration::from_secs(600))
+            .send()
+            .await
+            .map_err(|e| format!("no answer: {e}"))?;
+        if resp.status() != reqwest::StatusCode::OK {
+            return Err(refusal(resp).await);
+        }
+        let mut lines = 0u64;
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| format!("download cut off: {e}"))?
+        {
+            lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+        }
+        Ok(lines)
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

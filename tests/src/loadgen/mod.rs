@@ -393,6 +393,25 @@ pub async fn run(plan: &Plan, url: &str, server_binary: PathBuf) -> anyhow::Resu
         usage,
     ));
 
+    say(&format!("{backend}: export, every bag as CSV"));
+    settle(&db, &mut notes).await?;
+    probe.reset_peak();
+    let from = probe.sample();
+    // Every bag: the seeded ones and those the scenarios above made.
+    let bags: i64 = on!(db.reader(), |c| sqlx::query_scalar("SELECT COUNT(*) FROM bags")
+        .fetch_one(c)
+        .await)?;
+    let (tally, took) = scenarios::export(&load, bags.max(0) as u64).await;
+    let usage = probe.usage(from, probe.sample());
+    rows.push(Row::new(
+        scenario::EXPORT,
+        1,
+        &tally,
+        took.as_secs_f64(),
+        true,
+        usage,
+    ));
+
     say(&format!("{backend}: checking the invariants"));
     let problems = invariants::problems(&db).await?;
     drop(server);

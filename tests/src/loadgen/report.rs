@@ -192,6 +192,14 @@ impl Run {
                 r.events_per_s.unwrap_or(0.0) >= 5_000.0,
             );
         }
+        if let Some(r) = self.row(scenario::EXPORT) {
+            // Issue 8: every bag out as CSV within 30 s, no row cap.
+            check(
+                "bags CSV export <= 30 s (issue 8)",
+                format!("{:.1} s", r.seconds),
+                r.unexpected == 0 && r.seconds <= 30.0,
+            );
+        }
         check(
             "server peak RSS <= 150 MB",
             format!("{peak:.0} MB"),
@@ -277,6 +285,7 @@ pub mod scenario {
     pub const SYNC: &str = "sync";
     pub const LOOKUP: &str = "lookup";
     pub const STATS: &str = "stats";
+    pub const EXPORT: &str = "export: bags.csv";
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {

@@ -324,3 +324,27 @@ pub async fn stats(load: &Load, clients: usize, window: Window) -> Tally {
     }
     gather(tasks).await
 }
+
+/// One download of every bag as CSV, as an admin would from the console;
+/// answers the tally (one request; `applied` is the rows) and its time.
+pub async fn export(load: &Load, bags: u64) -> (Tally, Duration) {
+    let mut tally = Tally::default();
+    let started = Instant::now();
+    let got = load
+        .api
+        .export_lines(&load.admin_token, "/api/v1/exports/bags.csv")
+        .await;
+    let took = started.elapsed();
+    tally.requests = 1;
+    tally.latencies_us.push(took.as_micros().min(u128::from(u32::MAX)) as u32);
+    match got {
+        // The header line, then one line per bag.
+        Ok(lines) if lines == bags + 1 => tally.applied = bags,
+        Ok(lines) => tally.unexpected(format!(
+            "the export held {} rows, not {bags}",
+            lines.saturating_sub(1)
+        )),
+        Err(e) => tally.unexpected(format!("export: {e}")),
+    }
+    (tally, took)
+}
