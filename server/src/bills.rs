@@ -2,7 +2,7 @@
 //! from the child counts.
 
 use serde_json::json;
-use time::{Date, OffsetDateTime};
+use time::Date;
 use traitortrack_protocol::{
     normalize, Bill, BillParent, BillState, BillStatus, BillSummary, CloseBill, CreateBill, Page,
     PatchBill, Role,
@@ -11,6 +11,7 @@ use traitortrack_protocol::{
 use crate::audit::{self, Actor, Entry};
 use crate::bags;
 use crate::config::Settings;
+use crate::days::Span;
 use crate::db::{Db, On, Ts, Tx};
 use crate::error::{Error, Result};
 use crate::on;
@@ -280,34 +281,9 @@ pub struct BillFilter {
     pub limit: u32,
 }
 
-/// A `YYYY-MM-DD` day as a form or query gives it; empty is none.
-pub fn parse_day(raw: Option<&str>) -> Result<Option<Date>> {
-    let Some(d) = raw.map(str::trim).filter(|d| !d.is_empty()) else {
-        return Ok(None);
-    };
-    Date::parse(d, time::macros::format_description!("[year]-[month]-[day]"))
-        .map(Some)
-        .map_err(|_| {
-            let shown: String = d.chars().take(20).collect();
-            Error::bad_input(
-                "bad_date",
-                format!("Give the date as YYYY-MM-DD (like 2026-03-31), not {shown:?}."),
-            )
-        })
-}
-
 /// The weight of this many child bags.
 pub fn weight_kg(children: u64, settings: &Settings) -> f64 {
     children as f64 * settings.kg_per_child
-}
-
-/// The first moment of a warehouse day.
-pub fn day_start(day: Date, settings: &Settings) -> Ts {
-    Ts::new(OffsetDateTime::new_in_offset(
-        day,
-        time::Time::MIDNIGHT,
-        settings.utc_offset,
-    ))
 }
 
 /// `text` for a LIKE pattern: `%`, `_` and `\` match only themselves
@@ -352,18 +328,7 @@ pub async fn list(
         })?),
         _ => None,
     };
-    if let (Some(from), Some(to)) = (filter.from, filter.to) {
-        if from > to {
-            return Err(Error::bad_input(
-                "bad_dates",
-                format!("The first day ({from}) comes after the last day ({to})."),
-            ));
-        }
-    }
-    let from = filter.from.map(|d| day_start(d, settings));
-    let to = filter
-        .to
-        .map(|d| day_start(d.next_day().unwrap_or(d), settings));
+    let Span { from, to } = Span::of(filter.from, filter.to, settings.utc_offset)?;
     let mut sql = String::from(
         "SELECT code, status, capacity, parent_count, destination, vehicle_number, created_at
          FROM bills WHERE 1 = 1",

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod counters;
+pub mod days;
 pub mod db;
 pub mod error;
 pub mod events;

@@ -9,7 +9,8 @@ use traitortrack_protocol::{
     BillStatus, BillerSummary, DaySummary, Role, SummaryBill, SummaryTotals,
 };
 
-use crate::bills::{day_start, weight_kg};
+use crate::bills::weight_kg;
+use crate::days;
 use crate::config::Settings;
 use crate::db::{Db, Ts};
 use crate::error::{Error, Result};
@@ -43,8 +44,8 @@ fn tally(totals: &mut SummaryTotals, bill: &SummaryBill) {
 /// The summary of the warehouse day `day` (billers and admins).
 pub async fn of_day(db: &Db, settings: &Settings, user: &User, day: Date) -> Result<DaySummary> {
     user.require(&[Role::Biller, Role::Admin], "see the bill summary")?;
-    let start = day_start(day, settings);
-    let end = day_start(day.next_day().unwrap_or(day), settings);
+    let start = days::start(day, settings.utc_offset);
+    let end = days::start(day.next_day().unwrap_or(day), settings.utc_offset);
     type Row = (
         String,
         String,
@@ -156,7 +157,7 @@ mod tests {
         }
         .validate()
         .expect("valid settings");
-        let start = day_start(time::macros::date!(2026 - 03 - 31), &settings);
+        let start = days::start(time::macros::date!(2026 - 03 - 31), settings.utc_offset);
         assert_eq!(start.time(), time::macros::datetime!(2026-03-30 18:30 UTC));
         assert_eq!(
             crate::counters::day_of(start.time(), settings.utc_offset),

@@ -9,7 +9,8 @@ use traitortrack_protocol::{
 };
 
 use super::extract::{Admin, ApiJson, ApiQuery, Billing, Caller, Meta};
-use crate::bills::{self, parse_day, BillFilter};
+use crate::bills::{self, BillFilter};
+use crate::days::parse as parse_day;
 use crate::error::Result;
 use crate::summary;
 use crate::AppState;

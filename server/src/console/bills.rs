@@ -22,7 +22,8 @@ use super::access::{Ready, Signed, SignedForm};
 use super::pages::{self, count, form_message, page, Frame, Refusal};
 use super::{frame, note, NoFields};
 use crate::api::extract::{actor_of, Meta};
-use crate::bills::{self, parse_day, BillFilter};
+use crate::bills::{self, BillFilter};
+use crate::days::parse as parse_day;
 use crate::error::{Error, Result};
 use crate::{counters, summary, AppState};
 

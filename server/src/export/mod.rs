@@ -14,12 +14,13 @@ pub mod epcis;
 mod table;
 
 use serde::Deserialize;
-use time::{Date, OffsetDateTime, Time, UtcOffset};
+use time::UtcOffset;
 use traitortrack_protocol::{BagKind, BillStatus, Role};
 
 use crate::audit::{self, Actor, AuditFilter, Entry};
 use crate::config::Settings;
 use crate::db::{Db, Ts};
+pub use crate::days::Span;
 use crate::error::{Error, Result};
 use crate::users::User;
 
@@ -156,63 +157,9 @@ fn some_text(v: &Option<String>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// A warehouse day written `YYYY-MM-DD`.
-pub fn parse_day(name: &str, value: &str) -> Result<Date> {
-    Date::parse(
-        value.trim(),
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .map_err(|_| {
-        Error::bad_input(
-            "bad_date",
-            format!("Give the {name} date as YYYY-MM-DD, like 2026-11-22 (not {value:?})."),
-        )
-    })
-}
-
-/// The first moment of a warehouse day.
-pub fn day_start(day: Date, offset: UtcOffset) -> Ts {
-    Ts::new(OffsetDateTime::new_in_offset(day, Time::MIDNIGHT, offset))
-}
-
-/// A range of warehouse days as times: at or after `from`, before `to`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Span {
-    pub from: Option<Ts>,
-    pub to: Option<Ts>,
-}
-
-impl Span {
-    /// From the first moment of `from` to the end of `to` (inclusive days).
-    pub fn of_days(from: Option<&str>, to: Option<&str>, offset: UtcOffset) -> Result<Span> {
-        let from = from
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| parse_day("from", s))
-            .transpose()?;
-        let to = to
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| parse_day("to", s))
-            .transpose()?;
-        if let (Some(f), Some(t)) = (from, to) {
-            if t < f {
-                return Err(Error::bad_input(
-                    "bad_range",
-                    format!("The last day ({t}) is before the first day ({f})."),
-                ));
-            }
-        }
-        Ok(Span {
-            from: from.map(|d| day_start(d, offset)),
-            to: to
-                .and_then(|d| d.next_day())
-                .map(|d| day_start(d, offset)),
-        })
-    }
-}
-
 /// Reads the filter's date range in the warehouse's offset.
 pub fn span(filter: &Filter, settings: &Settings) -> Result<Span> {
-    Span::of_days(
+    Span::parse(
         filter.from.as_deref(),
         filter.to.as_deref(),
         settings.utc_offset,
@@ -362,21 +309,6 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn day_ranges_cover_whole_warehouse_days() {
-        let ist = time::macros::offset!(+05:30);
-        let span = Span::of_days(Some("2026-11-01"), Some("2026-11-01"), ist).expect("span");
-        let from = span.from.expect("from").time();
-        let to = span.to.expect("to").time();
-        assert_eq!(from, time::macros::datetime!(2026-10-31 18:30 UTC));
-        assert_eq!(to, time::macros::datetime!(2026-11-01 18:30 UTC));
-        assert!(Span::of_days(Some("2026-11-02"), Some("2026-11-01"), ist).is_err());
-        let e = Span::of_days(Some("1/11/2026"), None, ist).expect_err("bad date");
-        assert!(e.to_string().contains("YYYY-MM-DD"), "{e}");
-        let open = Span::of_days(None, Some(""), ist).expect("open span");
-        assert!(open.from.is_none() && open.to.is_none());
-    }
 
     #[test]
     fn kinds_read_by_name() {
