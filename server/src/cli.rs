@@ -146,13 +146,11 @@ async fn export_to_file(db: &Db, settings: &Settings, args: &ExportArgs) -> anyh
         .unwrap_or_default();
     let format = export::Format::parse(extension)
         .with_context(|| format!("{} must end in .csv, .xlsx or .jsonld", args.out.display()))?;
-    kind.check(format)?;
     let filter = args.filter()?;
-    let span = export::span(&filter, settings)?;
     let now = now();
+    let request = export::Request::checked((kind, format), &filter, settings, now)?;
     export::record(db, &system_actor(), kind, format, &filter, now).await?;
     let out = export::file_out(&args.out)?;
-    let request = export::Request { kind, format, span };
     Ok(export::run(db, settings, request, &filter, now, out).await?)
 }
 

@@ -31,6 +31,13 @@ pub fn start(day: Date, offset: UtcOffset) -> Ts {
     ))
 }
 
+/// `+05:30`, as people write an offset from UTC.
+pub fn offset_text(offset: UtcOffset) -> String {
+    let (h, m, _) = offset.as_hms();
+    let sign = if offset.is_negative() { '-' } else { '+' };
+    format!("{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())
+}
+
 /// Whole warehouse days as times: at or after `from`, before `to`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Span {
@@ -65,6 +72,13 @@ impl Span {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offsets_read_as_people_write_them() {
+        assert_eq!(offset_text(time::macros::offset!(+05:30)), "+05:30");
+        assert_eq!(offset_text(time::macros::offset!(UTC)), "+00:00");
+        assert_eq!(offset_text(time::macros::offset!(-03:30)), "-03:30");
+    }
 
     #[test]
     fn spans_cover_whole_warehouse_days() {

@@ -732,7 +732,7 @@ async fn list_filters_refusals_and_dispatchers(backend: Backend) {
         .await;
     assert_eq!(
         said,
-        "The first day (2020-01-02) comes after the last day (2020-01-01)."
+        "The last day (2020-01-01) is before the first day (2020-01-02)."
     );
 
     // Refused "new bill" forms say why and keep what was typed.

@@ -237,6 +237,29 @@ async fn exports_match_the_database(s: &TestServer) {
     assert_eq!(rows[0]["destination"], "=Kanpur", "a workbook keeps text as text");
     assert_eq!(rows[0]["status"], "in_progress");
 
+    // The end-of-day summary, today by default: the same figures as the
+    // summary's own API, per biller and for the whole day.
+    let (_, summary) = s.get(&bina, "/api/v1/bills/summary").await;
+    let (status, _, _, csv) = download(s, &bina, "/api/v1/exports/summary.csv").await;
+    assert_eq!(status, 200);
+    let lines = csv_rows(&csv);
+    assert_eq!(lines.len(), 2, "bina, then the whole day: {lines:?}");
+    assert_eq!(lines[0]["biller"], "bina");
+    assert_eq!(lines[1]["biller"], "All billers");
+    for line in &lines {
+        assert_eq!(line["date"], summary["date"].as_str().expect("a date"));
+        assert_eq!(line["bills created"], summary["totals"]["bills_created"].to_string());
+        assert_eq!(line["in progress"], summary["totals"]["by_status"]["in_progress"].to_string());
+        assert_eq!(line["parent bags"], "1");
+        assert_eq!(line["child bags"], "30");
+        assert_eq!(line["actual weight (kg)"], format!("{}", 30.0 * kg));
+    }
+    let (_, _, _, xlsx) = download(s, admin, "/api/v1/exports/summary.xlsx?from=2026-01-01&to=2026-01-03").await;
+    let rows = xlsx_rows(&xlsx);
+    let dates: Vec<&str> = rows.iter().map(|r| r["date"].as_str()).collect();
+    assert_eq!(dates, ["2026-01-01", "2026-01-02", "2026-01-03"], "a day with no bills still has its line");
+    assert!(rows.iter().all(|r| r["biller"] == "All billers" && r["bills created"] == "0"));
+
     // Who may export what, with plain refusals before any byte.
     let ravi = s.login("ravi", None).await;
     for (token, path, want) in [
@@ -252,6 +275,8 @@ async fn exports_match_the_database(s: &TestServer) {
         (admin, "/api/v1/exports/links.csv?from=22/11/2026", 400),
         (admin, "/api/v1/exports/links.csv?from=2026-11-22&to=2026-11-21", 400),
         (admin, "/api/v1/exports/bags.csv?kind=box", 400),
+        (&ravi, "/api/v1/exports/summary.csv", 403),
+        (admin, "/api/v1/exports/summary.csv?from=2024-01-01&to=2026-01-01", 400),
     ] {
         let (status, body) = s.get(token, path).await;
         assert_eq!(status.as_u16(), want, "{path}: {body}");

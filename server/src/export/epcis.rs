@@ -36,12 +36,6 @@ pub fn urn(kind: &str, name: &str) -> String {
     out
 }
 
-fn offset_text(offset: UtcOffset) -> String {
-    let (h, m, _) = offset.as_hms();
-    let sign = if offset.is_negative() { '-' } else { '+' };
-    format!("{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())
-}
-
 fn rfc3339(t: Ts) -> Result<String> {
     t.time()
         .format(&Rfc3339)
@@ -95,7 +89,7 @@ pub async fn write(db: &Db, span: Span, offset: UtcOffset, now: Ts, mut out: Out
     }
     sql.push_str(&format!(" ORDER BY id LIMIT ${}", n + 1));
 
-    let zone = offset_text(offset);
+    let zone = crate::days::offset_text(offset);
     let mut events = 0u64;
     let mut after = 0i64;
     loop {
@@ -202,7 +196,5 @@ mod tests {
     fn identifiers_are_plain_urns() {
         assert_eq!(urn("bag", "SB00012"), "urn:x-traitortrack:bag:SB00012");
         assert_eq!(urn("station", "Line 1/A"), "urn:x-traitortrack:station:Line%201%2FA");
-        assert_eq!(offset_text(time::macros::offset!(+05:30)), "+05:30");
-        assert_eq!(offset_text(time::macros::offset!(-03:00)), "-03:00");
     }
 }

@@ -11,6 +11,7 @@ mod activity;
 mod bags;
 mod bills;
 pub mod epcis;
+mod summary;
 mod table;
 
 use serde::Deserialize;
@@ -44,16 +45,19 @@ pub enum Kind {
     Activity,
     /// Links and unlinks as EPCIS 2.0 aggregation events (JSON-LD).
     Epcis,
+    /// The end-of-day bill summary: per day, per biller and in all.
+    Summary,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Bags,
         Kind::Bills,
         Kind::Links,
         Kind::Audit,
         Kind::Activity,
         Kind::Epcis,
+        Kind::Summary,
     ];
 
     pub fn name(self) -> &'static str {
@@ -64,6 +68,7 @@ impl Kind {
             Kind::Audit => "audit",
             Kind::Activity => "activity",
             Kind::Epcis => "epcis",
+            Kind::Summary => "summary",
         }
     }
 
@@ -76,6 +81,7 @@ impl Kind {
             Kind::Audit => "Audit log",
             Kind::Activity => "User activity",
             Kind::Epcis => "EPCIS",
+            Kind::Summary => "Summary",
         }
     }
 
@@ -87,7 +93,7 @@ impl Kind {
                 Error::not_found(
                     "no_such_export",
                     format!(
-                        "There is no export {s:?}. Choose one of: bags, bills, links, audit, activity, epcis."
+                        "There is no export {s:?}. Choose one of: bags, bills, links, audit, activity, summary, epcis."
                     ),
                 )
             })
@@ -96,7 +102,7 @@ impl Kind {
     /// Billers may export bills; everything else is for admins.
     fn roles(self) -> &'static [Role] {
         match self {
-            Kind::Bills => &[Role::Admin, Role::Biller],
+            Kind::Bills | Kind::Summary => &[Role::Admin, Role::Biller],
             _ => &[Role::Admin],
         }
     }
@@ -155,6 +161,30 @@ fn some_text(v: &Option<String>) -> Option<String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
+}
+
+/// The days a summary covers: `from` to `to`; one of them alone is that
+/// one day; neither is today.
+pub fn summary_days(filter: &Filter, settings: &Settings, now: Ts) -> Result<(time::Date, time::Date)> {
+    let from = crate::days::parse(filter.from.as_deref())?;
+    let to = crate::days::parse(filter.to.as_deref())?;
+    let today = crate::counters::day_of(now.time(), settings.utc_offset);
+    let (first, last) = match (from, to) {
+        (Some(f), Some(t)) => (f, t),
+        (Some(d), None) | (None, Some(d)) => (d, d),
+        (None, None) => (today, today),
+    };
+    Span::of(Some(first), Some(last), settings.utc_offset)?;
+    if (last - first).whole_days() >= summary::MAX_DAYS {
+        return Err(Error::bad_input(
+            "range_too_long",
+            format!(
+                "A summary covers at most {} days; choose a shorter range.",
+                summary::MAX_DAYS
+            ),
+        ));
+    }
+    Ok((first, last))
 }
 
 /// Reads the filter's date range in the warehouse's offset.
@@ -234,6 +264,23 @@ pub struct Request {
     pub span: Span,
 }
 
+impl Request {
+    /// Checks the format and the filter's dates for this export.
+    pub fn checked(
+        (kind, format): (Kind, Format),
+        filter: &Filter,
+        settings: &Settings,
+        now: Ts,
+    ) -> Result<Request> {
+        kind.check(format)?;
+        let span = span(filter, settings)?;
+        if kind == Kind::Summary {
+            summary_days(filter, settings, now)?;
+        }
+        Ok(Request { kind, format, span })
+    }
+}
+
 /// Checks that `user` may run this export in this format and that its
 /// filters read, and audits it. Run before the first byte leaves, so a
 /// refusal is a plain error rather than a broken file.
@@ -247,10 +294,9 @@ pub async fn begin(
     now: Ts,
 ) -> Result<Request> {
     user.require(kind.roles(), &format!("export {}", kind.name()))?;
-    kind.check(format)?;
-    let span = span(filter, settings)?;
+    let request = Request::checked((kind, format), filter, settings, now)?;
     record(db, actor, kind, format, filter, now).await?;
-    Ok(Request { kind, format, span })
+    Ok(request)
 }
 
 /// Writes the whole export of `kind` into `out`, answering the row count.
@@ -267,6 +313,11 @@ pub async fn run(
     let offset = settings.utc_offset;
     match kind {
         Kind::Epcis => epcis::write(db, span, offset, now, out).await,
+        Kind::Summary => {
+            let (first, last) = summary_days(filter, settings, now)?;
+            let t = Table::new(format, kind.title(), summary::HEADERS, offset, out)?;
+            summary::summary(db, settings, first, last, t).await
+        }
         Kind::Bags => {
             let t = Table::new(format, kind.title(), bags::BAG_HEADERS, offset, out)?;
             bags::bags(db, filter, span, t).await
