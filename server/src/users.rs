@@ -324,31 +324,125 @@ pub async fn create(
     })
 }
 
+/// Where an account stands, as an admin sees it at a given moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountState {
+    /// Can log in.
+    Active,
+    /// Locked by an admin.
+    Locked,
+    /// Logins blocked for a while after too many wrong passwords.
+    Blocked,
+    /// Switched off.
+    Deactivated,
+}
+
+impl AccountState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountState::Active => "active",
+            AccountState::Locked => "locked",
+            AccountState::Blocked => "blocked",
+            AccountState::Deactivated => "deactivated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AccountState> {
+        match s {
+            "active" => Some(AccountState::Active),
+            "locked" => Some(AccountState::Locked),
+            "blocked" => Some(AccountState::Blocked),
+            "deactivated" => Some(AccountState::Deactivated),
+            _ => None,
+        }
+    }
+
+    /// The state of `user` at `now`: switched off before locked, locked
+    /// before blocked.
+    pub fn of(user: &User, now: Ts) -> AccountState {
+        if user.deactivated_at.is_some() {
+            AccountState::Deactivated
+        } else if !user.is_active(now) {
+            AccountState::Locked
+        } else if user.login_locked_until.is_some_and(|until| now < until) {
+            AccountState::Blocked
+        } else {
+            AccountState::Active
+        }
+    }
+}
+
 /// Which accounts to list.
 #[derive(Debug, Default)]
 pub struct UserFilter {
     pub role: Option<Role>,
     pub area: Option<String>,
+    /// Usernames that contain this text.
+    pub name: Option<String>,
+    /// Accounts in this state (see [`AccountState::of`]).
+    pub state: Option<AccountState>,
     /// Usernames after this one (the previous page's last).
     pub after: Option<String>,
     pub limit: u32,
 }
 
+/// The longest text a username search takes.
+pub const MAX_NAME_SEARCH: usize = 32;
+
+/// A LIKE pattern for usernames containing `text` (lower-cased, at most
+/// [`MAX_NAME_SEARCH`] characters), with `\`, `%` and `_` taken literally.
+fn contains_pattern(text: &str) -> Option<String> {
+    let text: String = text
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_NAME_SEARCH)
+        .collect();
+    if text.is_empty() {
+        return None;
+    }
+    let mut pattern = String::from("%");
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    Some(pattern)
+}
+
 /// Accounts by username, at most `filter.limit` (1 to 500), and the
-/// username to continue after when there are more.
-pub async fn list(db: &Db, filter: &UserFilter) -> Result<(Vec<User>, Option<String>)> {
+/// username to continue after when there are more. States are judged at `now`.
+pub async fn list(db: &Db, filter: &UserFilter, now: Ts) -> Result<(Vec<User>, Option<String>)> {
     let sql = format!(
         "SELECT {COLUMNS} FROM users
          WHERE ($1 IS NULL OR role = $1)
            AND ($2 IS NULL OR lower(dispatch_area) = lower($2))
            AND ($3 IS NULL OR username > $3)
-         ORDER BY username LIMIT $4"
+           AND ($4 IS NULL OR username LIKE $4 ESCAPE '\\')
+           AND ($5 IS NULL
+             OR ($5 = 'deactivated' AND deactivated_at IS NOT NULL)
+             OR ($5 = 'locked' AND deactivated_at IS NULL AND locked_at IS NOT NULL
+                 AND (locked_until IS NULL OR locked_until > $6))
+             OR ($5 = 'blocked' AND deactivated_at IS NULL
+                 AND NOT (locked_at IS NOT NULL AND (locked_until IS NULL OR locked_until > $6))
+                 AND login_locked_until IS NOT NULL AND login_locked_until > $6)
+             OR ($5 = 'active' AND deactivated_at IS NULL
+                 AND NOT (locked_at IS NOT NULL AND (locked_until IS NULL OR locked_until > $6))
+                 AND (login_locked_until IS NULL OR login_locked_until <= $6)))
+         ORDER BY username LIMIT $7"
     );
     let limit = filter.limit.clamp(1, 500) as usize;
+    let pattern = filter.name.as_deref().and_then(contains_pattern);
     let rows: Vec<UserRow> = on!(db.reader(), |c| sqlx::query_as(&sql)
         .bind(filter.role.map(Role::as_str))
         .bind(filter.area.as_deref())
         .bind(filter.after.as_deref())
+        .bind(pattern.as_deref())
+        .bind(filter.state.map(AccountState::as_str))
+        .bind(now)
         .bind(limit as i64 + 1)
         .fetch_all(c)
         .await)?;
@@ -360,6 +454,33 @@ pub async fn list(db: &Db, filter: &UserFilter) -> Result<(Vec<User>, Option<Str
         None
     };
     Ok((users, next))
+}
+
+/// When each of these users last logged in, from the audit log (users who
+/// never did are left out). At most 500 names are looked up.
+pub async fn last_logins(
+    db: &Db,
+    usernames: &[&str],
+) -> Result<std::collections::HashMap<String, Ts>> {
+    let names = &usernames[..usernames.len().min(500)];
+    if names.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let marks: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT entity_code, MAX(at) FROM audit_log
+         WHERE entity = 'user' AND action = 'login' AND entity_code IN ({})
+         GROUP BY entity_code",
+        marks.join(", ")
+    );
+    let rows: Vec<(String, Ts)> = on!(db.reader(), |c| {
+        let mut q = sqlx::query_as(&sql);
+        for name in names {
+            q = q.bind(*name);
+        }
+        q.fetch_all(c).await
+    })?;
+    Ok(rows.into_iter().collect())
 }
 
 /// When the user last logged in, from the audit log.

@@ -256,7 +256,7 @@ fn routes() -> Routes {
         GET,
         "/api/v1/users",
         User,
-        "List users; filters role, area (admin)",
+        "List users; filters role, area, name, state (admin)",
         users::list,
     )
     .add(
@@ -646,6 +646,143 @@ fn routes() -> Routes {
         Console,
         "Console: reopen a closed bill (admin)",
         console::bills::reopen,
+        "/console/users",
+        Console,
+        "Console: users with role, area and state; filters and a search by name (admin)",
+        console::users::list,
+    )
+    .add(
+        POST,
+        "/console/users",
+        Console,
+        "Console: add a user (form: username, role, area, password or none) (admin)",
+        console::users::create,
+    )
+    .add(
+        GET,
+        "/console/users/{username}",
+        Console,
+        "Console: one user and the forms to change them (admin)",
+        console::users::show,
+    )
+    .add(
+        POST,
+        "/console/users/{username}/change",
+        Console,
+        "Console: change a user's role and area (form: role, area) (admin)",
+        console::users::change,
+    )
+    .add(
+        POST,
+        "/console/users/{username}/lock",
+        Console,
+        "Console: lock a user; ends their logins (admin)",
+        console::users::lock,
+    )
+    .add(
+        POST,
+        "/console/users/{username}/unlock",
+        Console,
+        "Console: unlock a user, also after wrong passwords (admin)",
+        console::users::unlock,
+    )
+    .add(
+        POST,
+        "/console/users/{username}/password",
+        Console,
+        "Console: reset a user's password (form: password, or none to make one up) (admin)",
+        console::users::reset_password,
+    )
+    .add(
+        POST,
+        "/console/users/{username}/deactivate",
+        Console,
+        "Console: switch a user off (admin)",
+        console::users::deactivate,
+    )
+    .add(
+        POST,
+        "/console/users/{username}/reactivate",
+        Console,
+        "Console: switch a user back on (admin)",
+        console::users::reactivate,
+    )
+    .add(
+        POST,
+        "/console/users/{username}/logout-everywhere",
+        Console,
+        "Console: end every login of a user (admin)",
+        console::users::logout_everywhere,
+    )
+    .add(
+        POST,
+        "/console/users/{username}/two-step-off",
+        Console,
+        "Console: turn a user's two-step login off (admin)",
+        console::users::reset_two_step,
+    )
+    .add(
+        GET,
+        "/console/promotions",
+        Console,
+        "Console: promotion requests to decide (admin)",
+        console::promotions::list,
+    )
+    .add(
+        POST,
+        "/console/promotions",
+        Console,
+        "Console: ask for another role (form: role, reason)",
+        console::promotions::ask,
+    )
+    .add(
+        POST,
+        "/console/promotions/{id}/approve",
+        Console,
+        "Console: approve a promotion request (form: note, area) (admin)",
+        console::promotions::approve,
+    )
+    .add(
+        POST,
+        "/console/promotions/{id}/reject",
+        Console,
+        "Console: turn down a promotion request (form: note) (admin)",
+        console::promotions::reject,
+    )
+    .add(
+        GET,
+        "/console/notifications",
+        Console,
+        "Console: one's notifications, and asking for another role",
+        console::notifications::list,
+    )
+    .add(
+        POST,
+        "/console/notifications/{id}/read",
+        Console,
+        "Console: mark one of one's notifications read",
+        console::notifications::read,
+    )
+    .add(
+        POST,
+        "/console/notifications/read-all",
+        Console,
+        "Console: mark all one's notifications read",
+        console::notifications::read_all,
+    )
+    .add(
+        GET,
+        "/console/audit",
+        Console,
+        "Console: the audit log with filters, newest first (admin)",
+        console::audit::list,
+    )
+    .add(
+        POST,
+        "/console/audit/verify",
+        Console,
+        "Console: seal and check the audit log's hash chain (admin)",
+        console::audit::verify,
     )
     .add(
         GET,

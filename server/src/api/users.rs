@@ -10,8 +10,8 @@ use traitortrack_protocol::Role;
 
 use super::extract::{Admin, ApiJson, ApiQuery, Meta};
 use crate::db::Ts;
-use crate::error::Result;
-use crate::users::{self, Change, NewUser, User, UserFilter};
+use crate::error::{Error, Result};
+use crate::users::{self, AccountState, Change, NewUser, User, UserFilter};
 use crate::{passwords, AppState};
 
 /// An account as an admin sees it.
@@ -73,6 +73,10 @@ pub struct UserList {
 pub struct ListQuery {
     role: Option<Role>,
     area: Option<String>,
+    /// Usernames containing this text.
+    name: Option<String>,
+    /// active, locked, blocked (after wrong passwords) or deactivated.
+    state: Option<String>,
     /// The `next_after` of the previous page.
     after: Option<String>,
     limit: Option<u32>,
@@ -84,14 +88,25 @@ pub async fn list(
     _: Admin,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<UserList>> {
+    let account_state = match q.state.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(AccountState::parse(s).ok_or_else(|| {
+            Error::bad_input(
+                "bad_state",
+                "The state is active, locked, blocked or deactivated.",
+            )
+        })?),
+    };
     let filter = UserFilter {
         role: q.role,
         area: q.area.filter(|a| !a.trim().is_empty()),
+        name: q.name,
+        state: account_state,
         after: q.after.filter(|a| !a.is_empty()),
         limit: q.limit.unwrap_or(500),
     };
-    let (found, next_after) = users::list(&state.db, &filter).await?;
     let now = state.now();
+    let (found, next_after) = users::list(&state.db, &filter, now).await?;
     Ok(Json(UserList {
         items: found.iter().map(|u| UserView::new(u, now)).collect(),
         next_after,

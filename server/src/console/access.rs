@@ -16,7 +16,7 @@ use super::pages::Refusal;
 use crate::api::extract::{console_cookie, constant_time_eq, session_token};
 use crate::error::Error;
 use crate::sessions::{self, Session};
-use crate::AppState;
+use crate::{notifications, AppState};
 
 /// A console session from the cookie, even one with a step still to take
 /// (a forced password change, two-step enrolment): for the pages of those steps.
@@ -26,6 +26,19 @@ pub struct Signed {
     pub csrf: String,
     /// The session's secret token, from the cookie.
     pub token: String,
+    /// The user's unread notifications, for the menu's badge: counted for
+    /// pages ([`Ready`]), not for forms that only redirect.
+    pub unread: Option<i64>,
+}
+
+impl Signed {
+    /// Counts the user's unread notifications for the menu's badge (one
+    /// indexed count).
+    pub async fn count_unread(&mut self, state: &AppState) -> Result<(), Refusal> {
+        let n = notifications::unread_count(&state.db, self.session.user.id).await?;
+        self.unread = Some(n);
+        Ok(())
+    }
 }
 
 impl FromRequestParts<AppState> for Signed {
@@ -38,6 +51,7 @@ impl FromRequestParts<AppState> for Signed {
             session,
             csrf: sessions::csrf_token(token),
             token: token.to_string(),
+            unread: None,
         })
     }
 }
@@ -68,10 +82,17 @@ impl FromRequestParts<AppState> for Ready {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Refusal> {
         let signed =
             <Signed as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
-        match signed.session.pending {
-            Some(step) => Err(Refusal::step(step)),
-            None => Ok(Ready(signed)),
-        }
+        let mut signed = ready(signed)?;
+        signed.count_unread(state).await?;
+        Ok(Ready(signed))
+    }
+}
+
+/// Refuses a session with a step still to take: on to that step's page.
+fn ready(signed: Signed) -> Result<Signed, Refusal> {
+    match signed.session.pending {
+        Some(step) => Err(Refusal::step(step)),
+        None => Ok(signed),
     }
 }
 
@@ -138,6 +159,44 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SignedForm<T> {
         let form = serde_json::from_value(serde_json::Value::Object(map))
             .map_err(|_| Refusal::bad_form("Reload the page and fill in the form again."))?;
         Ok(SignedForm { signed, form })
+    }
+}
+
+/// A [`SignedForm`] of a session with no step left to take.
+pub struct ReadyForm<T> {
+    pub signed: Signed,
+    pub form: T,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ReadyForm<T> {
+    type Rejection = Refusal;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Refusal> {
+        let SignedForm { signed, form } = SignedForm::from_request(req, state).await?;
+        Ok(ReadyForm {
+            signed: ready(signed)?,
+            form,
+        })
+    }
+}
+
+/// A [`SignedForm`] of an admin with no step left to take; anyone else
+/// gets the 403 page and nothing changes.
+pub struct AdminForm<T> {
+    pub signed: Signed,
+    pub form: T,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for AdminForm<T> {
+    type Rejection = Refusal;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Refusal> {
+        let ReadyForm { signed, form } = ReadyForm::from_request(req, state).await?;
+        signed
+            .session
+            .user
+            .require(&[Role::Admin], "do this (it is for admins)")?;
+        Ok(AdminForm { signed, form })
     }
 }
 

@@ -7,9 +7,13 @@
 mod access;
 pub mod account;
 pub mod bills;
+pub mod audit;
 pub mod dashboard;
+pub mod notifications;
 mod pages;
+pub mod promotions;
 pub mod stations;
+pub mod users;
 
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -62,6 +66,23 @@ pub(crate) fn note(query: Option<&str>) -> Option<&'static str> {
         "bill_saved" => "The bill's details are saved.",
         "bill_closed" => "The bill is closed.",
         "bill_reopened" => "The bill is open again.",
+        "user_created" => "The account is made. The user can log in now.",
+        "user_changed" => "The role and area are saved. The user is told in the app.",
+        "unchanged" => "Nothing was changed: the role and area are the same as before.",
+        "locked" => "The account is locked and its logins have ended.",
+        "unlocked" => "The account is unlocked. The user can log in again.",
+        "password_set" => {
+            "The new password is set. The user must choose their own at the next login."
+        }
+        "deactivated" => "The account is switched off and its logins have ended.",
+        "reactivated" => "The account is switched on again.",
+        "logged_out_everywhere" => "Every login of this account has ended.",
+        "two_step_reset" => "Two-step login is off for this account. The user can set it up again.",
+        "approved" => "The request is approved. The user is told in the app.",
+        "rejected" => "The request is turned down. The user is told in the app.",
+        "asked" => "Your request is sent. An admin will answer, and you will see the answer here.",
+        "read" => "The notification is marked as read.",
+        "all_read" => "All your notifications are marked as read.",
         _ => return None,
     })
 }
@@ -74,6 +95,7 @@ pub(crate) fn frame(signed: &Signed, title: &str, nav: &'static str) -> Frame {
         nav,
         steps_only: signed.session.pending.is_some(),
         notice: None,
+        unread: signed.unread,
     }
 }
 

@@ -25,6 +25,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("two_step.html", include_str!("templates/two_step.html")),
     ("dashboard.html", include_str!("templates/dashboard.html")),
     ("stations.html", include_str!("templates/stations.html")),
+    ("users.html", include_str!("templates/users.html")),
+    ("user.html", include_str!("templates/user.html")),
+    ("promotions.html", include_str!("templates/promotions.html")),
+    (
+        "notifications.html",
+        include_str!("templates/notifications.html"),
+    ),
+    ("audit.html", include_str!("templates/audit.html")),
     ("refusal.html", include_str!("templates/refusal.html")),
     ("bills.html", include_str!("templates/bills.html")),
     ("bill.html", include_str!("templates/bill.html")),
@@ -132,6 +140,8 @@ pub struct Frame {
     pub steps_only: bool,
     /// A line of good news at the top (after an action).
     pub notice: Option<&'static str>,
+    /// Unread notifications, for the menu's badge (when counted).
+    pub unread: Option<i64>,
 }
 
 impl Frame {
@@ -144,6 +154,7 @@ impl Frame {
             nav: "",
             steps_only: false,
             notice: None,
+            unread: None,
         }
     }
 }
