@@ -646,6 +646,9 @@ fn routes() -> Routes {
         Console,
         "Console: reopen a closed bill (admin)",
         console::bills::reopen,
+    )
+    .add(
+        GET,
         "/console/users",
         Console,
         "Console: users with role, area and state; filters and a search by name (admin)",
