@@ -55,6 +55,7 @@ pub(crate) fn note(query: Option<&str>) -> Option<&'static str> {
         "idle" => "You were logged out after a time without use. Log in again.",
         "password_changed" => "Your password is changed.",
         "two_step_on" => "Two-step login is on. Keep your recovery codes somewhere safe.",
+        "station_revoked" => "The station is revoked: its key no longer works.",
         _ => return None,
     })
 }

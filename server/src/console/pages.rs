@@ -25,6 +25,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("two_step.html", include_str!("templates/two_step.html")),
     ("dashboard.html", include_str!("templates/dashboard.html")),
     ("stations.html", include_str!("templates/stations.html")),
+    (
+        "station_confirm.html",
+        include_str!("templates/station_confirm.html"),
+    ),
+    (
+        "station_key.html",
+        include_str!("templates/station_key.html"),
+    ),
     ("refusal.html", include_str!("templates/refusal.html")),
 ];
 
