@@ -46,7 +46,7 @@ pub async fn apply_batch(
         ));
     }
     // Outside the batch's transaction: its row lock must not queue the station's batches.
-    stations::touch(db, station.id, now).await?;
+    stations::touch(db, station, now).await?;
     let mut attempt = 0;
     loop {
         attempt += 1;

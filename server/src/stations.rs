@@ -13,6 +13,62 @@ use crate::on;
 pub struct Station {
     pub id: i64,
     pub name: String,
+    /// What the station said of itself with this request.
+    pub report: Report,
+}
+
+/// What a station reports of itself with its requests (headers
+/// `X-Station-Version` and `X-Station-Queue`); older stations send neither.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub version: Option<String>,
+    /// Events waiting in the station's outbox besides the ones the request carries.
+    pub queue: Option<i64>,
+}
+
+/// An unsent queue this deep is large: the console highlights it, and the
+/// report of it crossing this line is written at once.
+pub const LARGE_QUEUE: i64 = 100;
+/// The deepest queue a station may report.
+const MAX_QUEUE: i64 = 1_000_000_000;
+
+impl Report {
+    /// Reads the two header values (absent is fine; a malformed one is refused).
+    pub fn parse(version: Option<&[u8]>, queue: Option<&[u8]>) -> Result<Report> {
+        let bad = |what: &str| {
+            Error::bad_input(
+                "bad_station_report",
+                format!("The station sent a bad {what}. Update the station app."),
+            )
+        };
+        let version = match version {
+            None => None,
+            Some(raw) => {
+                let v = std::str::from_utf8(raw)
+                    .map_err(|_| bad("app version"))?
+                    .trim();
+                if v.is_empty()
+                    || v.len() > traitortrack_protocol::MAX_STATION_VERSION_LEN
+                    || !v.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+                {
+                    return Err(bad("app version"));
+                }
+                Some(v.to_string())
+            }
+        };
+        let queue = match queue {
+            None => None,
+            Some(raw) => {
+                let n: i64 = std::str::from_utf8(raw)
+                    .ok()
+                    .and_then(|q| q.trim().parse().ok())
+                    .filter(|n| (0..=MAX_QUEUE).contains(n))
+                    .ok_or_else(|| bad("count of unsent scans"))?;
+                Some(n)
+            }
+        };
+        Ok(Report { version, queue })
+    }
 }
 
 /// A random secret, URL-safe, 256 bits.
@@ -97,21 +153,40 @@ pub async fn by_key(db: &Db, key: &str) -> Result<Station> {
     .fetch_optional(c)
     .await)?;
     match row {
-        Some((id, name, None)) => Ok(Station { id, name }),
+        Some((id, name, None)) => Ok(Station {
+            id,
+            name,
+            report: Report::default(),
+        }),
         _ => Err(refused()),
     }
 }
 
-/// Marks the station seen, at most once a minute (keeps writes off the hot path).
-pub async fn touch(db: &Db, station_id: i64, now: Ts) -> Result<()> {
+/// Marks the station seen and keeps what it reported of itself, in one
+/// statement that writes at most once a minute (keeps writes off the hot
+/// path), except at once when the reported version changes, the first
+/// queue depth comes, the queue empties, or it grows large. A report the
+/// station did not send leaves the stored one as it was.
+pub async fn touch(db: &Db, station: &Station, now: Ts) -> Result<()> {
     let stale = Ts::from_micros(now.micros() - 60_000_000);
+    let Report { version, queue } = &station.report;
     on!(db.writer(), |c| sqlx::query(
-        "UPDATE stations SET last_seen_at = $2
-         WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $3)"
+        "UPDATE stations SET last_seen_at = $2,
+             app_version = COALESCE($4, app_version),
+             queue_before = CASE WHEN $5 IS NULL THEN queue_before ELSE queue_depth END,
+             queue_depth = COALESCE($5, queue_depth)
+         WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $3
+             OR ($4 IS NOT NULL AND app_version IS DISTINCT FROM $4)
+             OR ($5 IS NOT NULL AND (queue_depth IS NULL
+                 OR ($5 = 0 AND queue_depth <> 0)
+                 OR ($5 >= $6 AND queue_depth < $6))))"
     )
-    .bind(station_id)
+    .bind(station.id)
     .bind(now)
     .bind(stale)
+    .bind(version.as_deref())
+    .bind(*queue)
+    .bind(LARGE_QUEUE)
     .execute(c)
     .await
     .map(|r| r.rows_affected()))?;
@@ -153,17 +228,39 @@ pub struct Registered {
     pub created_at: Ts,
     pub last_seen_at: Option<Ts>,
     pub revoked_at: Option<Ts>,
+    /// The app version the station last reported.
+    pub app_version: Option<String>,
+    /// The unsent events the station last reported.
+    pub queue_depth: Option<i64>,
+    /// The depth reported before that one.
+    pub queue_before: Option<i64>,
 }
+
+const REGISTERED: &str = "SELECT id, name, created_at, last_seen_at, revoked_at, \
+                          app_version, queue_depth, queue_before FROM stations";
 
 /// Every registered station, by name.
 pub async fn list(db: &Db) -> Result<Vec<Registered>> {
+    let sql = format!("{REGISTERED} ORDER BY name, id");
     Ok(on!(db.reader(), |c| {
-        sqlx::query_as(
-            "SELECT id, name, created_at, last_seen_at, revoked_at FROM stations ORDER BY name, id",
-        )
-        .fetch_all(c)
-        .await
+        sqlx::query_as(&sql).fetch_all(c).await
     })?)
+}
+
+/// One registered station.
+pub async fn get(db: &Db, id: i64) -> Result<Registered> {
+    let sql = format!("{REGISTERED} WHERE id = $1");
+    let row: Option<Registered> = on!(db.reader(), |c| {
+        sqlx::query_as(&sql).bind(id).fetch_optional(c).await
+    })?;
+    row.ok_or_else(|| not_found(id))
+}
+
+fn not_found(id: i64) -> Error {
+    Error::not_found(
+        "station_not_found",
+        format!("There is no station with id {id}."),
+    )
 }
 
 async fn find(tx: &mut Tx, id: i64) -> Result<(String, Option<Ts>)> {
@@ -173,12 +270,7 @@ async fn find(tx: &mut Tx, id: i64) -> Result<(String, Option<Ts>)> {
     .bind(id)
     .fetch_optional(c)
     .await)?;
-    row.ok_or_else(|| {
-        Error::not_found(
-            "station_not_found",
-            format!("There is no station with id {id}."),
-        )
-    })
+    row.ok_or_else(|| not_found(id))
 }
 
 /// Revokes a station: its key stops working and the logins made at it end.
@@ -247,4 +339,61 @@ pub async fn new_key(tx: &mut Tx, actor: &Actor, id: i64, now: Ts) -> Result<Sta
     )
     .await?;
     Ok(StationCreated { id, name, key })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(version: Option<&str>, queue: Option<&str>) -> Result<Report> {
+        Report::parse(version.map(str::as_bytes), queue.map(str::as_bytes))
+    }
+
+    #[test]
+    fn a_report_is_read_from_its_headers() {
+        assert_eq!(parse(None, None).ok(), Some(Report::default()));
+        assert_eq!(
+            parse(Some(" 0.1.0 "), Some("42")).ok(),
+            Some(Report {
+                version: Some("0.1.0".into()),
+                queue: Some(42)
+            })
+        );
+        assert_eq!(
+            parse(Some("2.0.0-beta.1 (win)"), Some("0")).ok(),
+            Some(Report {
+                version: Some("2.0.0-beta.1 (win)".into()),
+                queue: Some(0)
+            })
+        );
+    }
+
+    #[test]
+    fn a_bad_report_is_refused_in_plain_words() {
+        let too_long = "9".repeat(traitortrack_protocol::MAX_STATION_VERSION_LEN + 1);
+        for (version, queue) in [
+            (Some(""), None),
+            (Some("1.0\u{7}"), None),
+            (Some("1.0\u{200b}"), None),
+            (Some(too_long.as_str()), None),
+            (None, Some("")),
+            (None, Some("-1")),
+            (None, Some("lots")),
+            (None, Some("1.5")),
+            (None, Some("99999999999999999999")),
+            (None, Some("1000000001")),
+        ] {
+            match parse(version, queue) {
+                Err(Error::Refused { code, message, .. }) => {
+                    assert_eq!(code, "bad_station_report");
+                    assert!(message.contains("Update the station app"), "{message}");
+                }
+                other => panic!("{version:?} {queue:?}: {other:?}"),
+            }
+        }
+        assert!(
+            Report::parse(Some(&[0xff, 0xfe]), None).is_err(),
+            "not UTF-8"
+        );
+    }
 }

@@ -11,6 +11,7 @@
   const W = (username, role) => ({ username, role, dispatch_area: role === "dispatcher" ? "A1" : null, online: true });
 
   const state = {
+    app_version: "0.1.0",
     configured: true,
     server_url: "http://192.168.1.10:8080",
     station_name: "Gate 2",

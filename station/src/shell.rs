@@ -96,6 +96,8 @@ struct Inner {
 
 #[derive(Serialize)]
 pub struct StationView {
+    /// This app's version (the server is told it too).
+    app_version: &'static str,
     configured: bool,
     server_url: Option<String>,
     station_name: Option<String>,
@@ -323,6 +325,7 @@ pub async fn station_state(shell: State<'_, Arc<Shell>>) -> Answer<StationView> 
     let config = inner.config.as_ref();
     let scanner = scanner_view(&inner.scanner.borrow());
     Ok(StationView {
+        app_version: traitortrack_station_core::APP_VERSION,
         configured: config.is_some(),
         server_url: config.map(|c| c.server_url.clone()),
         station_name: config.and_then(|c| c.station_name.clone()),

@@ -429,3 +429,69 @@ async fn the_scan_flow_opens_switches_and_remembers_parents(backend: Backend) {
     assert_eq!(site.admin.children_of("M444-00001").await.len(), 15);
 }
 traitortrack_tests::on_each_backend!(the_scan_flow_opens_switches_and_remembers_parents);
+
+/// The station's own report of itself, as the server stored it.
+async fn stored_report(site: &Site, name: &str) -> traitortrack_server::stations::Registered {
+    traitortrack_server::stations::list(&site.admin.db)
+        .await
+        .expect("list stations")
+        .into_iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no station {name}"))
+}
+
+async fn the_server_keeps_the_real_apps_version_and_queue(backend: Backend) {
+    let Some(mut site) = site(backend).await else {
+        return;
+    };
+    let station = open_station(&site.server.base(), &site.key, None);
+    ravi(&station).await;
+    let report = stored_report(&site, "dock-1").await;
+    assert_eq!(
+        report.app_version.as_deref(),
+        Some(traitortrack_station_core::APP_VERSION)
+    );
+    assert_eq!(
+        traitortrack_station_core::APP_VERSION,
+        env!("CARGO_PKG_VERSION"),
+        "the station reports the workspace's version"
+    );
+    assert_eq!(report.queue_depth, Some(0), "nothing waiting at login");
+
+    // Offline: more than one batch piles up at the station.
+    let worker = ravi(&station).await;
+    site.server.stop();
+    let queued = traitortrack_station_core::sync::BATCH + 120;
+    for n in 0..queued {
+        let parent = format!("SB{:05}", 100 + n / 25);
+        let v = station.link(&worker, &parent, &format!("Q{n:05}")).await;
+        assert!(matches!(v, Verdict::SavedOffline { .. }), "scan {n}: {v:?}");
+    }
+    assert_eq!(station.status().borrow().unsent, queued as u64);
+
+    // Back online: the first batch says 120 more wait behind it, the last
+    // that none do; both are stored at once (large, then emptied).
+    site.server.resume().await;
+    drained(&station, Duration::from_secs(20)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let report = loop {
+        let report = stored_report(&site, "dock-1").await;
+        if report.queue_depth == Some(0) || Instant::now() > deadline {
+            break report;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(report.queue_depth, Some(0), "{report:?}");
+    assert_eq!(
+        report.queue_before,
+        Some(120),
+        "the depth reported mid-way: {report:?}"
+    );
+    assert_eq!(
+        report.app_version.as_deref(),
+        Some(traitortrack_station_core::APP_VERSION)
+    );
+    assert!(report.last_seen_at.is_some());
+    assert_eq!(site.admin.assert_invariants().await, queued as i64);
+}
+traitortrack_tests::on_each_backend!(the_server_keeps_the_real_apps_version_and_queue);

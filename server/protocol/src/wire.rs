@@ -7,6 +7,14 @@ use uuid::Uuid;
 /// The most events one `POST /api/v1/events` request may carry.
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
 
+/// The header a station's requests carry its app version in (optional).
+pub const STATION_VERSION_HEADER: &str = "x-station-version";
+/// The header a station's requests carry, as a whole number, how many events
+/// wait in its outbox besides the ones the request itself carries (optional).
+pub const STATION_QUEUE_HEADER: &str = "x-station-queue";
+/// The longest app version a station may report.
+pub const MAX_STATION_VERSION_LEN: usize = 40;
+
 /// Every error answer: `{"error":{"code":"snake_case","message":"plain words"}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ErrorBody {

@@ -12,7 +12,7 @@ use super::extract::{
 use crate::error::{Error, Result};
 use crate::login::{self, Attempt};
 use crate::sessions::{self, Opened, Pending};
-use crate::{totp, users, AppState};
+use crate::{stations, totp, users, AppState};
 
 fn attempt<'a>(req: &'a LoginRequest, ip: ClientIp) -> Attempt<'a> {
     Attempt {
@@ -33,6 +33,9 @@ pub async fn login(
     ip: ClientIp,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>> {
+    if let Some(station) = &station {
+        stations::touch(&state.db, station, state.now()).await?;
+    }
     let (user, opened) = login::login(
         &state.db,
         &state.settings,

@@ -279,7 +279,18 @@ async fn station_from(parts: &Parts, state: &AppState) -> Result<Option<Station>
             let key = v.to_str().map_err(|_| {
                 Error::unauthorized("bad_station_key", "This station key is not valid.")
             })?;
-            stations::by_key(&state.db, key.trim()).await.map(Some)
+            let mut station = stations::by_key(&state.db, key.trim()).await?;
+            station.report = stations::Report::parse(
+                parts
+                    .headers
+                    .get(traitortrack_protocol::STATION_VERSION_HEADER)
+                    .map(|v| v.as_bytes()),
+                parts
+                    .headers
+                    .get(traitortrack_protocol::STATION_QUEUE_HEADER)
+                    .map(|v| v.as_bytes()),
+            )?;
+            Ok(Some(station))
         }
     }
 }
@@ -292,7 +303,8 @@ impl FromRequestParts<AppState> for OptionalStation {
     }
 }
 
-/// A registered station, from `X-Station-Key`.
+/// A registered station, from `X-Station-Key`, with what it reports of
+/// itself (`X-Station-Version`, `X-Station-Queue`).
 pub struct StationCaller(pub Station);
 
 impl FromRequestParts<AppState> for StationCaller {

@@ -574,8 +574,36 @@ fn routes() -> Routes {
         GET,
         "/console/stations",
         Console,
-        "Console: stations and when each was last seen (admin)",
+        "Console: stations with their state, last seen, app version and unsent scans (admin)",
         console::stations::stations,
+    )
+    .add(
+        POST,
+        "/console/stations",
+        Console,
+        "Console: register a station (form: name); on to its key, shown once (admin)",
+        console::stations::register,
+    )
+    .add(
+        GET,
+        "/console/stations/key",
+        Console,
+        "Console: a new station key, shown once (admin)",
+        console::stations::key_page,
+    )
+    .add(
+        POST,
+        "/console/stations/{id}/revoke",
+        Console,
+        "Console: revoke a station (a confirmation page first; form: confirm=yes) (admin)",
+        console::stations::revoke,
+    )
+    .add(
+        POST,
+        "/console/stations/{id}/key",
+        Console,
+        "Console: give a station a new key (a confirmation page first; form: confirm=yes) (admin)",
+        console::stations::new_key,
     )
     .add(
         GET,

@@ -27,16 +27,18 @@ pub async fn create(
 }
 
 /// The settings a station judges offline scans by.
+#[tracing::instrument(skip_all)]
 pub async fn settings(
     State(state): State<AppState>,
     StationCaller(station): StationCaller,
-) -> Json<StationSettings> {
-    Json(StationSettings {
+) -> Result<Json<StationSettings>> {
+    stations::touch(&state.db, &station, state.now()).await?;
+    Ok(Json(StationSettings {
         station: station.name,
         formats: state.settings.formats.spec().clone(),
         undo_window_secs: state.settings.undo_window.whole_seconds(),
         kg_per_child: state.settings.kg_per_child,
-    })
+    }))
 }
 
 /// A registered station as an admin sees it.
@@ -50,6 +52,10 @@ pub struct StationView {
     pub last_seen_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// The app version the station last reported, if it reports one.
+    pub app_version: Option<String>,
+    /// The unsent events the station last reported, if it reports them.
+    pub queue_depth: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -69,6 +75,8 @@ pub async fn list(State(state): State<AppState>, _: Admin) -> Result<Json<Statio
                 created_at: s.created_at.time(),
                 last_seen_at: s.last_seen_at.map(|t| t.time()),
                 revoked_at: s.revoked_at.map(|t| t.time()),
+                app_version: s.app_version,
+                queue_depth: s.queue_depth,
             })
             .collect(),
     }))

@@ -83,6 +83,7 @@ pub(crate) fn note(query: Option<&str>) -> Option<&'static str> {
         "asked" => "Your request is sent. An admin will answer, and you will see the answer here.",
         "read" => "The notification is marked as read.",
         "all_read" => "All your notifications are marked as read.",
+        "station_revoked" => "The station is revoked: its key no longer works.",
         _ => return None,
     })
 }

@@ -33,6 +33,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/notifications.html"),
     ),
     ("audit.html", include_str!("templates/audit.html")),
+    (
+        "station_confirm.html",
+        include_str!("templates/station_confirm.html"),
+    ),
+    (
+        "station_key.html",
+        include_str!("templates/station_key.html"),
+    ),
     ("refusal.html", include_str!("templates/refusal.html")),
     ("bills.html", include_str!("templates/bills.html")),
     ("bill.html", include_str!("templates/bill.html")),

@@ -307,6 +307,7 @@ export function buildSettings(app) {
         h("div", { class: "card" }, h("h2", { text: t("settings_language") }), languageButtons(app)),
         serverForm,
         lastError ? h("div", { class: "muted small", id: "last-error", text: t("settings_last_error", { message: lastError }) }) : null,
+        app.state?.app_version ? h("div", { class: "muted small", id: "app-version", text: t("settings_version", { version: app.state.app_version }) }) : null,
       ),
       h("div", {}, chooser.root),
     ),

@@ -13,3 +13,6 @@ pub mod station;
 pub mod sync;
 pub mod wedge;
 pub mod workers;
+
+/// This app's version, reported to the server with every request.
+pub const APP_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,7 +1,10 @@
 //! Sending the outbox to the server: batches oldest first, marked only from
 //! the server's answer, retried with backoff, and a quick probe so a server
-//! coming back is noticed within two seconds.
+//! coming back is noticed within two seconds. Every request with the station
+//! key also reports the app's version and how many events wait in the outbox
+//! besides the ones it carries, so admins see both in the web console.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +14,7 @@ use time::OffsetDateTime;
 use tokio::sync::{watch, Mutex, Notify};
 use traitortrack_protocol::{
     Bill, CloseBill, CreateBill, ErrorBody, Event, EventBatch, EventResult, EventResults,
-    LoginRequest, LoginResponse, StationSettings,
+    LoginRequest, LoginResponse, StationSettings, STATION_QUEUE_HEADER, STATION_VERSION_HEADER,
 };
 
 use crate::outbox::{Outbox, OutboxError};
@@ -62,6 +65,8 @@ pub struct ServerLink {
     http: reqwest::Client,
     base: String,
     key: String,
+    /// The unsent events as last counted (the sync loop keeps it current).
+    waiting: Arc<AtomicU64>,
 }
 
 impl ServerLink {
@@ -76,18 +81,32 @@ impl ServerLink {
             http,
             base: base.trim_end_matches('/').to_string(),
             key: station_key.trim().to_string(),
+            waiting: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Records how many events wait in the outbox, for the next requests' report.
+    pub fn set_waiting(&self, unsent: u64) {
+        self.waiting.store(unsent, Ordering::Relaxed);
+    }
+
+    /// A request as this station: its key, its app version, and the number
+    /// of events waiting besides the ones the request carries.
+    fn as_station(&self, req: reqwest::RequestBuilder, waiting: u64) -> reqwest::RequestBuilder {
+        req.header("x-station-key", &self.key)
+            .header(STATION_VERSION_HEADER, crate::APP_VERSION)
+            .header(STATION_QUEUE_HEADER, waiting)
     }
 
     async fn post<B: Serialize, T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
+        waiting: u64,
     ) -> Result<T, SendError> {
+        let req = self.http.post(format!("{}{path}", self.base));
         let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("x-station-key", &self.key)
+            .as_station(req, waiting)
             .json(body)
             .send()
             .await
@@ -95,11 +114,12 @@ impl ServerLink {
         answer(resp).await
     }
 
-    pub async fn send(&self, events: &[Event]) -> Result<Vec<EventResult>, SendError> {
+    /// Sends a batch; `behind` events wait in the outbox after it.
+    pub async fn send(&self, events: &[Event], behind: u64) -> Result<Vec<EventResult>, SendError> {
         let batch = EventBatch {
             events: events.to_vec(),
         };
-        let answer: EventResults = self.post("/api/v1/events", &batch).await?;
+        let answer: EventResults = self.post("/api/v1/events", &batch, behind).await?;
         Ok(answer.results)
     }
 
@@ -111,14 +131,20 @@ impl ServerLink {
             totp: None,
             recovery_code: None,
         };
-        self.post("/api/v1/auth/login", &req).await
+        self.post(
+            "/api/v1/auth/login",
+            &req,
+            self.waiting.load(Ordering::Relaxed),
+        )
+        .await
     }
 
     pub async fn settings(&self) -> Result<StationSettings, SendError> {
-        let resp = self
+        let req = self
             .http
-            .get(format!("{}/api/v1/station/settings", self.base))
-            .header("x-station-key", &self.key)
+            .get(format!("{}/api/v1/station/settings", self.base));
+        let resp = self
+            .as_station(req, self.waiting.load(Ordering::Relaxed))
             .send()
             .await
             .map_err(SendError::from_request)?;
@@ -276,6 +302,7 @@ impl Syncer {
 
     fn refresh_counts(&self, online: Option<bool>) {
         let counts = self.outbox.counts().unwrap_or_default();
+        self.link.set_waiting(counts.unsent);
         self.status.send_modify(|s| {
             s.unsent = counts.unsent;
             s.needs_attention = counts.needs_attention;
@@ -318,7 +345,17 @@ impl Syncer {
 
     async fn send_batch_locked(&self) -> Result<Vec<EventResult>, SyncError> {
         let outbox = Arc::clone(&self.outbox);
-        let waiting = blocking(move || outbox.unsent(BATCH)).await?;
+        let (waiting, behind) = blocking(move || {
+            let waiting = outbox.unsent(BATCH)?;
+            // A short batch took everything; a full one may leave some behind.
+            let behind = if waiting.len() < BATCH {
+                0
+            } else {
+                outbox.counts()?.unsent.saturating_sub(waiting.len() as u64)
+            };
+            Ok((waiting, behind))
+        })
+        .await?;
         if waiting.is_empty() {
             return Ok(Vec::new());
         }
@@ -327,7 +364,7 @@ impl Syncer {
         let marked = ids.clone();
         blocking(move || outbox.mark_sent(&marked)).await?;
         let events: Vec<Event> = waiting.into_iter().map(|s| s.event).collect();
-        let results = self.link.send(&events).await?;
+        let results = self.link.send(&events, behind).await?;
         let in_order =
             results.len() == ids.len() && results.iter().zip(&ids).all(|(r, id)| r.id == *id);
         if !in_order {
