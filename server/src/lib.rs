@@ -26,6 +26,7 @@ pub mod ratelimit;
 pub mod sessions;
 pub mod stations;
 pub mod summary;
+pub mod summary_mail;
 pub mod totp;
 pub mod users;
 

@@ -1058,3 +1058,114 @@ pub async fn change_own_password(
     tx.commit().await?;
     Ok(())
 }
+
+/// The longest mail address kept (RFC 5321's limit).
+const MAX_EMAIL: usize = 254;
+
+/// Reads a mail address as typed: `ravi@example.com`; empty is none.
+fn email_of(raw: Option<&str>) -> Result<Option<String>> {
+    let Some(text) = raw.map(str::trim).filter(|e| !e.is_empty()) else {
+        return Ok(None);
+    };
+    let plain = text.len() <= MAX_EMAIL
+        && !text.contains(|c: char| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c))
+        && text.split_once('@').is_some_and(|(user, host)| {
+            !user.is_empty() && host.contains('.') && !host.starts_with('.') && !host.ends_with('.')
+        })
+        && crate::mail::mailbox(text).is_some();
+    if !plain {
+        let shown: String = text.chars().take(40).collect();
+        return Err(Error::bad_input(
+            "bad_email",
+            format!("Give a mail address like ravi@example.com, not {shown:?}."),
+        ));
+    }
+    Ok(Some(text.to_string()))
+}
+
+/// Sets the mail address of `username` (admins), or clears it with `None`;
+/// the end-of-day summary goes to the admins and billers who have one.
+pub async fn set_email(
+    tx: &mut Tx,
+    by: &User,
+    actor: &Actor,
+    username: &str,
+    email: Option<&str>,
+    now: Ts,
+) -> Result<Option<String>> {
+    by.require(&[Role::Admin], "set a user's mail address")?;
+    let email = email_of(email)?;
+    let user = get(tx, username).await?;
+    let before: Option<String> = on!(tx.conn(), |c| sqlx::query_scalar(
+        "SELECT email FROM users WHERE id = $1"
+    )
+    .bind(user.id)
+    .fetch_one(c)
+    .await)?;
+    if before == email {
+        return Ok(email);
+    }
+    on!(tx.conn(), |c| sqlx::query(
+        "UPDATE users SET email = $2, updated_at = $3 WHERE id = $1"
+    )
+    .bind(user.id)
+    .bind(&email)
+    .bind(now)
+    .execute(c)
+    .await.map(|r| r.rows_affected()))?;
+    audit::record(
+        tx,
+        actor,
+        now,
+        Entry {
+            action: "email_change",
+            entity: "user",
+            code: Some(&user.username),
+            before: Some(json!({ "email": before })),
+            after: Some(json!({ "email": email })),
+        },
+    )
+    .await?;
+    Ok(email)
+}
+
+/// A user's mail address, if they have one.
+pub async fn email(db: &Db, username: &str) -> Result<Option<String>> {
+    Ok(on!(db.reader(), |c| sqlx::query_scalar::<_, Option<String>>(
+        "SELECT email FROM users WHERE username = $1"
+    )
+    .bind(username)
+    .fetch_optional(c)
+    .await)?
+    .flatten())
+}
+
+/// The usernames and mail addresses of the active admins and billers who
+/// have one: the readers of the end-of-day summary.
+pub async fn summary_readers(db: &Db) -> Result<Vec<(String, String)>> {
+    Ok(on!(db.reader(), |c| sqlx::query_as(
+        "SELECT username, email FROM users
+         WHERE role IN ('admin', 'biller') AND deactivated_at IS NULL AND locked_at IS NULL
+           AND email IS NOT NULL
+         ORDER BY username"
+    )
+    .fetch_all(c)
+    .await)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::email_of;
+
+    #[test]
+    fn mail_addresses_are_plain() {
+        assert_eq!(email_of(Some(" ravi@example.com ")).expect("ok").as_deref(), Some("ravi@example.com"));
+        assert_eq!(email_of(Some("")).expect("empty is none"), None);
+        assert_eq!(email_of(None).expect("none"), None);
+        for bad in ["ravi", "ravi@", "@example.com", "ravi@example", "a b@example.com", "Ravi <r@example.com>", "r@example.com, s@example.com"] {
+            let e = email_of(Some(bad)).expect_err(bad);
+            assert!(e.to_string().contains("like ravi@example.com"), "{bad}: {e}");
+        }
+        assert!(email_of(Some(&format!("{}@example.com", "a".repeat(250)))).is_err());
+    }
+}

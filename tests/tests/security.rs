@@ -109,6 +109,7 @@ const MATRIX: &[(&str, &str, May)] = &[
         "/api/v1/users/{username}/totp/disable",
         May::AdminOnly,
     ),
+    ("PUT", "/api/v1/users/{username}/email", May::AdminOnly),
     ("GET", "/api/v1/areas", May::AnyUser),
     ("POST", "/api/v1/areas", May::AdminOnly),
     ("PATCH", "/api/v1/areas/{id}", May::AdminOnly),

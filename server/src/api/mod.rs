@@ -136,6 +136,7 @@ fn routes() -> Routes {
     const GET: Method = Method::GET;
     const POST: Method = Method::POST;
     const PATCH: Method = Method::PATCH;
+    const PUT: Method = Method::PUT;
     Routes {
         router: Router::new(),
         docs: Vec::new(),
@@ -328,6 +329,13 @@ fn routes() -> Routes {
         User,
         "Turn a user's two-step login off so they can set it up again (admin)",
         users::reset_two_step,
+    )
+    .add(
+        PUT,
+        "/api/v1/users/{username}/email",
+        User,
+        "Set or clear a user's mail address: the summary mail goes to admins and billers with one (admin)",
+        users::set_email,
     )
     .add(
         GET,

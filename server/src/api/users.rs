@@ -367,3 +367,34 @@ pub async fn reset_two_step(
     tx.commit().await?;
     Ok(Json(UserView::new(&user, now)))
 }
+
+#[derive(serde::Deserialize)]
+pub struct EmailBody {
+    /// The address, or null (or empty) to clear it.
+    email: Option<String>,
+}
+
+/// Sets or clears a user's mail address (admin).
+#[tracing::instrument(skip_all)]
+pub async fn set_email(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    meta: Meta,
+    Path(username): Path<String>,
+    super::extract::ApiJson(body): super::extract::ApiJson<EmailBody>,
+) -> Result<Json<serde_json::Value>> {
+    let by = caller.0.user.clone();
+    let actor = caller.actor(meta);
+    let mut tx = state.db.begin().await?;
+    let email = users::set_email(
+        &mut tx,
+        &by,
+        &actor,
+        &username,
+        body.email.as_deref(),
+        state.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(serde_json::json!({ "username": username.trim().to_lowercase(), "email": email })))
+}

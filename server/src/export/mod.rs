@@ -370,3 +370,28 @@ mod tests {
         assert!(Kind::parse("passwords").is_err());
     }
 }
+
+/// One day's summary as a whole file in memory (for the summary mail).
+pub async fn summary_file(
+    day: &traitortrack_protocol::DaySummary,
+    settings: &Settings,
+    format: Format,
+) -> Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |e: std::io::Error| Error::Internal(format!("a temporary file: {e}"));
+    let mut file = tempfile::tempfile().map_err(io)?;
+    let out = Out::File(file.try_clone().map_err(io)?);
+    let mut table = Table::new(
+        format,
+        Kind::Summary.title(),
+        summary::HEADERS,
+        settings.utc_offset,
+        out,
+    )?;
+    summary::write_day(&mut table, day).await?;
+    table.finish().await?;
+    let mut bytes = Vec::new();
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    file.read_to_end(&mut bytes).map_err(io)?;
+    Ok(bytes)
+}
