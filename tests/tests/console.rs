@@ -204,7 +204,11 @@ async fn dispatcher_is_refused_an_admin_page(backend: Backend) {
         .await;
     let seen = b.page("dashboard-dispatcher").await;
     assert_eq!(text(&seen, "notice"), "Your password is changed.");
-    assert_eq!(seen["nav"], json!(["Dashboard"]), "no admin menu: {seen}");
+    assert_eq!(
+        seen["nav"],
+        json!(["Dashboard", "Bags"]),
+        "no admin menu: {seen}"
+    );
     assert!(seen["bills"].is_null(), "no bills for dispatchers: {seen}");
     assert!(
         seen["stations"].is_null(),
@@ -444,7 +448,7 @@ async fn dashboard_totals_follow_a_station_event(backend: Backend) {
         stations.contains("Dock 2 (spare) never Never seen"),
         "{stations}"
     );
-    assert_eq!(seen["nav"], json!(["Dashboard", "Stations"]));
+    assert_eq!(seen["nav"], json!(["Dashboard", "Bags", "Stations"]));
 
     // A station event through the API: the totals follow within 5 s.
     let before = s.stats().await;

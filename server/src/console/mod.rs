@@ -6,6 +6,7 @@
 
 mod access;
 pub mod account;
+pub mod bags;
 pub mod dashboard;
 mod pages;
 pub mod stations;
@@ -55,6 +56,9 @@ pub(crate) fn note(query: Option<&str>) -> Option<&'static str> {
         "idle" => "You were logged out after a time without use. Log in again.",
         "password_changed" => "Your password is changed.",
         "two_step_on" => "Two-step login is on. Keep your recovery codes somewhere safe.",
+        "unlinked" => {
+            "The bag is taken out of its parent. Its history below shows it, with your reason."
+        }
         _ => return None,
     })
 }

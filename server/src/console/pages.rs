@@ -25,6 +25,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("two_step.html", include_str!("templates/two_step.html")),
     ("dashboard.html", include_str!("templates/dashboard.html")),
     ("stations.html", include_str!("templates/stations.html")),
+    ("bags.html", include_str!("templates/bags.html")),
+    ("bag.html", include_str!("templates/bag.html")),
     ("refusal.html", include_str!("templates/refusal.html")),
 ];
 
