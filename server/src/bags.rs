@@ -1,6 +1,9 @@
 //! Bags: finding, creating on first scan, and reading them back with their
 //! parent, children and bill.
 
+use serde::{Deserialize, Serialize};
+use time::macros::format_description;
+use time::{Date, OffsetDateTime, Time, UtcOffset};
 use traitortrack_protocol::{
     normalize, Bag, BagKind, BagSummary, CodeKind, Formats, LinkedChild, Page, ParentState, Role,
 };
@@ -143,14 +146,18 @@ pub fn parent_capacity(formats: &Formats, code: &str) -> Result<u32> {
     }
 }
 
-/// Reads one bag with everything about it, as `viewer` may see it.
-pub async fn get(db: &Db, viewer: &User, raw_code: &str) -> Result<Bag> {
+/// Finds a bag `viewer` may see: a dispatcher only those of their area.
+async fn visible(db: &Db, viewer: &User, raw_code: &str) -> Result<BagRow> {
     let code = normalize(raw_code)?;
     let not_found = || Error::not_found("bag_not_found", format!("There is no bag {code}."));
     let bag = find(db.reader(), &code).await?.ok_or_else(not_found)?;
-    if viewer.role == Role::Dispatcher {
-        viewer.check_area(&bag.code, bag.dispatch_area.as_deref())?;
-    }
+    viewer.check_area(&bag.code, bag.dispatch_area.as_deref())?;
+    Ok(bag)
+}
+
+/// Reads one bag with everything about it, as `viewer` may see it.
+pub async fn get(db: &Db, viewer: &User, raw_code: &str) -> Result<Bag> {
+    let bag = visible(db, viewer, raw_code).await?;
     let (parent, children) = match bag.kind {
         BagKind::Child => {
             let parent: Option<String> = on!(db.reader(), |c| {
@@ -216,9 +223,75 @@ pub struct BagFilter {
     pub area: Option<String>,
     pub complete: Option<bool>,
     pub billed: Option<bool>,
+    /// Which date `from` and `to` look at.
+    pub date: DateField,
+    /// At or after this moment.
+    pub from: Option<Ts>,
+    /// Before this moment.
+    pub to: Option<Ts>,
     /// The last code of the previous page.
     pub cursor: Option<String>,
     pub limit: u32,
+}
+
+/// Which of a bag's dates a date range looks at.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DateField {
+    /// When the bag was first scanned or imported.
+    #[default]
+    Created,
+    /// When anything about it last changed (a child put in or taken out, a bill).
+    Changed,
+}
+
+impl DateField {
+    fn column(self) -> &'static str {
+        match self {
+            DateField::Created => "b.created_at",
+            DateField::Changed => "b.updated_at",
+        }
+    }
+}
+
+/// A day typed as `YYYY-MM-DD`; blank is none. `what` names the field in the
+/// refusal ("from", "to").
+pub fn parse_day(what: &str, text: &str) -> Result<Option<Date>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    Date::parse(text, format_description!("[year]-[month]-[day]"))
+        .map(Some)
+        .map_err(|_| {
+            let shown: String = text.chars().take(20).collect();
+            Error::bad_input(
+                "bad_date",
+                format!("Give the {what} date as YYYY-MM-DD, like 2026-01-31 (not {shown:?})."),
+            )
+        })
+}
+
+/// The moments from the start of warehouse day `from` to the end of day `to`
+/// (both days included); refuses a range that ends before it starts.
+pub fn day_range(
+    from: Option<Date>,
+    to: Option<Date>,
+    offset: UtcOffset,
+) -> Result<(Option<Ts>, Option<Ts>)> {
+    if let (Some(f), Some(t)) = (from, to) {
+        if t < f {
+            return Err(Error::bad_input(
+                "bad_date_range",
+                format!("The dates are the wrong way round: {t} is before {f}."),
+            ));
+        }
+    }
+    let start = |d: Date| Ts::new(OffsetDateTime::new_in_offset(d, Time::MIDNIGHT, offset));
+    Ok((
+        from.map(start),
+        to.map(|d| start(d.next_day().unwrap_or(d))),
+    ))
 }
 
 pub const MAX_PAGE: u32 = 500;
@@ -302,6 +375,13 @@ pub async fn list(db: &Db, viewer: &User, filter: BagFilter) -> Result<Page<BagS
         Some(false) => sql.push_str(" AND b.bill_id IS NULL"),
         None => {}
     }
+    let column = filter.date.column();
+    if filter.from.is_some() {
+        arg(&mut sql, &format!(" AND {column} >= ?"));
+    }
+    if filter.to.is_some() {
+        arg(&mut sql, &format!(" AND {column} < ?"));
+    }
     arg(&mut sql, " ORDER BY b.code LIMIT ?");
 
     type ListRow = (
@@ -326,6 +406,9 @@ pub async fn list(db: &Db, viewer: &User, filter: BagFilter) -> Result<Page<BagS
         }
         if let Some(a) = &area {
             q = q.bind(a);
+        }
+        for at in [filter.from, filter.to].into_iter().flatten() {
+            q = q.bind(at);
         }
         q.bind(i64::from(limit) + 1).fetch_all(c).await
     })?;
@@ -354,9 +437,241 @@ pub async fn list(db: &Db, viewer: &User, filter: BagFilter) -> Result<Page<BagS
     Ok(Page { items, next_cursor })
 }
 
+/// One thing that happened to a bag, as its history lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BagHistoryEntry {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// `created`, `link`, `unlink`, `unlink_correction`, `bill_add`,
+    /// `bill_remove`, or another audit action about the bag.
+    pub action: String,
+    /// Who did it (a username), when known.
+    pub by: Option<String>,
+    /// The station it was scanned at, when it came from one.
+    pub station: Option<String>,
+    /// The parent bag of a link or unlink.
+    pub parent: Option<String>,
+    /// The child bag of a link or unlink.
+    pub child: Option<String>,
+    /// The bill of a `bill_add` or `bill_remove`.
+    pub bill: Option<String>,
+    /// An admin's reason for a correction.
+    pub reason: Option<String>,
+    /// The audit row it comes from (none for `created`).
+    pub audit_id: Option<i64>,
+}
+
+/// A bag's history, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BagHistory {
+    pub code: String,
+    pub items: Vec<BagHistoryEntry>,
+    /// Older entries exist than were asked for.
+    pub truncated: bool,
+}
+
+/// Most entries one history answer holds.
+pub const MAX_HISTORY: u32 = 1000;
+/// Child codes per query when gathering the links into a parent.
+const CODES_PER_QUERY: usize = 200;
+
+/// An audit row as a history reads it: id, time, who, station name,
+/// action, the bag it is recorded under, before, after.
+type AuditRow = (
+    i64,
+    Ts,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+const HISTORY_SELECT: &str =
+    "SELECT a.id, a.at, a.actor, s.name, a.action, a.entity_code, a.before, a.after
+     FROM audit_log a LEFT JOIN stations s ON s.id = a.station_id";
+
+/// A text field of an audit row's `after`, else of its `before`.
+fn named(
+    after: &Option<serde_json::Value>,
+    before: &Option<serde_json::Value>,
+    key: &str,
+) -> Option<String> {
+    [after, before]
+        .into_iter()
+        .flatten()
+        .find_map(|v| v.get(key).and_then(|f| f.as_str()).map(str::to_string))
+}
+
+fn history_entry(row: AuditRow) -> (i64, BagHistoryEntry) {
+    let (id, at, by, station, action, recorded_under, before, after) = row;
+    let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
+    let (before, after) = (json(before), json(after));
+    let mut parent = named(&after, &before, "parent");
+    let mut child = named(&after, &before, "child");
+    // A link is recorded under its child, the other side of an unlink under its parent.
+    if parent.is_some() && child.is_none() {
+        child = recorded_under.clone();
+    } else if child.is_some() && parent.is_none() {
+        parent = recorded_under.clone();
+    }
+    let entry = BagHistoryEntry {
+        at: at.time(),
+        bill: named(&after, &before, "bill"),
+        reason: named(&after, &before, "reason"),
+        action,
+        by,
+        station,
+        parent,
+        child,
+        audit_id: Some(id),
+    };
+    (id, entry)
+}
+
+/// A bag's history, newest first, as `viewer` may see it: every change
+/// recorded in the audit log under its code (links and unlinks of a child;
+/// bills, corrections and children taken out of a parent; imports), for a
+/// parent also the links of its children into it, and when it was created.
+/// At most `limit` entries (up to [`MAX_HISTORY`]).
+pub async fn history(db: &Db, viewer: &User, raw_code: &str, limit: u32) -> Result<BagHistory> {
+    let limit = limit.clamp(1, MAX_HISTORY);
+    let fetch = i64::from(limit) + 1;
+    let bag = visible(db, viewer, raw_code).await?;
+
+    let sql = format!(
+        "{HISTORY_SELECT} WHERE a.entity = 'bag' AND a.entity_code = $1 ORDER BY a.id DESC LIMIT $2"
+    );
+    let own: Vec<AuditRow> = on!(db.reader(), |c| sqlx::query_as(&sql)
+        .bind(&bag.code)
+        .bind(fetch)
+        .fetch_all(c)
+        .await)?;
+    let mut entries: Vec<(i64, BagHistoryEntry)> = own.into_iter().map(history_entry).collect();
+
+    if bag.kind == BagKind::Parent {
+        // Each link into the parent is recorded under its child: look under
+        // the children it holds and those taken out of it (named in its rows).
+        let held: Vec<String> = on!(db.reader(), |c| {
+            sqlx::query_scalar(
+            "SELECT c.code FROM links l JOIN bags c ON c.id = l.child_id WHERE l.parent_id = $1"
+        )
+        .bind(bag.id)
+        .fetch_all(c)
+        .await
+        })?;
+        let mut codes: std::collections::BTreeSet<String> = held.into_iter().collect();
+        codes.extend(entries.iter().filter_map(|(_, e)| e.child.clone()));
+        let codes: Vec<String> = codes.into_iter().collect();
+        for chunk in codes.chunks(CODES_PER_QUERY) {
+            let marks: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "{HISTORY_SELECT} WHERE a.entity = 'bag' AND a.action = 'link'
+                 AND a.entity_code IN ({}) ORDER BY a.id DESC LIMIT $1",
+                marks.join(", ")
+            );
+            let rows: Vec<AuditRow> = on!(db.reader(), |c| {
+                let mut q = sqlx::query_as(&sql).bind(fetch);
+                for code in chunk {
+                    q = q.bind(code);
+                }
+                q.fetch_all(c).await
+            })?;
+            entries.extend(
+                rows.into_iter()
+                    .map(history_entry)
+                    .filter(|(_, e)| e.parent.as_deref() == Some(bag.code.as_str())),
+            );
+        }
+    }
+
+    entries.sort_by_key(|(id, e)| std::cmp::Reverse((e.at, *id)));
+    // The creation is the oldest entry: it fits when everything else does.
+    let truncated = entries.len() >= limit as usize;
+    entries.truncate(limit as usize);
+    let mut items: Vec<BagHistoryEntry> = entries.into_iter().map(|(_, e)| e).collect();
+    if !truncated {
+        items.push(BagHistoryEntry {
+            at: bag.created_at.time(),
+            action: "created".into(),
+            by: None,
+            station: None,
+            parent: None,
+            child: None,
+            bill: None,
+            reason: None,
+            audit_id: None,
+        });
+    }
+    Ok(BagHistory {
+        code: bag.code,
+        items,
+        truncated,
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::prefix_end;
+    use super::{history_entry, prefix_end, AuditRow};
+    use crate::db::Ts;
+
+    fn row(action: &str, under: &str, before: &str, after: &str) -> AuditRow {
+        (
+            7,
+            Ts::from_micros(1_000_000),
+            Some("ravi".into()),
+            Some("Dock 1".into()),
+            action.into(),
+            Some(under.into()),
+            Some(before.into()),
+            Some(after.into()),
+        )
+    }
+
+    #[test]
+    fn history_entries_name_both_bags_of_a_link() {
+        // Recorded under the child: the parent is in the row, the child is its code.
+        let (_, e) = history_entry(row(
+            "link",
+            "C0001",
+            r#"{"parent":null}"#,
+            r#"{"parent":"SB00001"}"#,
+        ));
+        assert_eq!(
+            (e.parent.as_deref(), e.child.as_deref()),
+            (Some("SB00001"), Some("C0001"))
+        );
+        assert_eq!(
+            (e.by.as_deref(), e.station.as_deref()),
+            (Some("ravi"), Some("Dock 1"))
+        );
+        // The parent's side of a correction, with its reason.
+        let (_, e) = history_entry(row(
+            "unlink_correction",
+            "SB00001",
+            r#"{"child":"C0001"}"#,
+            r#"{"child":null,"reason":"wrong parent"}"#,
+        ));
+        assert_eq!(
+            (e.parent.as_deref(), e.child.as_deref()),
+            (Some("SB00001"), Some("C0001"))
+        );
+        assert_eq!(e.reason.as_deref(), Some("wrong parent"));
+        let (_, e) = history_entry(row(
+            "bill_remove",
+            "SB00001",
+            r#"{"bill":"B-1"}"#,
+            r#"{"bill":null}"#,
+        ));
+        assert_eq!(
+            (e.bill.as_deref(), e.parent.as_deref()),
+            (Some("B-1"), None)
+        );
+        // Not JSON: still an entry.
+        let (_, e) = history_entry(row("import", "SB00001", "file.xlsx", "12 rows"));
+        assert_eq!(e.action, "import");
+    }
 
     #[test]
     fn prefix_end_bounds_every_code_with_the_prefix() {

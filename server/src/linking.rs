@@ -369,20 +369,36 @@ pub async fn unlink(
     if count + 1 == capacity {
         tx.deltas.add(counters::COMPLETE_PARENTS, -1);
     }
+    let action = if correction {
+        "unlink_correction"
+    } else {
+        "unlink"
+    };
     audit::record(
         tx,
         actor,
         now,
         Entry {
-            action: if correction {
-                "unlink_correction"
-            } else {
-                "unlink"
-            },
+            action,
             entity: "bag",
             code: Some(&target.1),
             before: Some(json!({"parent": parent_code})),
             after: Some(json!({"parent": null, "reason": reason})),
+        },
+    )
+    .await?;
+    // The parent's side too (unlinks are rare): its history then names
+    // every child taken out of it (see `bags::history`).
+    audit::record(
+        tx,
+        actor,
+        now,
+        Entry {
+            action,
+            entity: "bag",
+            code: Some(&parent_code),
+            before: Some(json!({"child": target.1})),
+            after: Some(json!({"child": null, "reason": reason})),
         },
     )
     .await?;

@@ -206,7 +206,7 @@ async fn dispatcher_is_refused_an_admin_page(backend: Backend) {
     assert_eq!(text(&seen, "notice"), "Your password is changed.");
     assert_eq!(
         seen["nav"],
-        json!(["Dashboard", "Notifications"]),
+        json!(["Dashboard", "Bags", "Notifications"]),
         "no admin menu: {seen}"
     );
     assert!(seen["bills"].is_null(), "no bills for dispatchers: {seen}");
@@ -452,6 +452,7 @@ async fn dashboard_totals_follow_a_station_event(backend: Backend) {
         seen["nav"],
         json!([
             "Dashboard",
+            "Bags",
             "Bills",
             "Stations",
             "Users",

@@ -11,7 +11,7 @@ use traitortrack_protocol::Role;
 use traitortrack_server::api::{route_docs, RouteDoc};
 use traitortrack_tests::process::ServerProcess;
 use traitortrack_tests::{
-    fresh_url, on_each_backend, production_settings, send, server_binary, settings, Backend,
+    fresh_url, link, on_each_backend, production_settings, send, server_binary, settings, Backend,
     TestServer, PASSWORD,
 };
 
@@ -70,6 +70,7 @@ const MATRIX: &[(&str, &str, May)] = &[
     ("POST", "/api/v1/events", May::StationOnly),
     ("GET", "/api/v1/bags", May::AnyUser),
     ("GET", "/api/v1/bags/{code}", May::AnyUser),
+    ("GET", "/api/v1/bags/{code}/history", May::AnyUser),
     ("POST", "/api/v1/bills", May::Billing),
     ("GET", "/api/v1/bills", May::Billing),
     ("GET", "/api/v1/bills/{code}", May::Billing),
@@ -206,6 +207,9 @@ const MATRIX: &[(&str, &str, May)] = &[
     ("GET", "/console/stations/key", May::ConsoleAdmin),
     ("POST", "/console/stations/{id}/revoke", May::ConsoleAdmin),
     ("POST", "/console/stations/{id}/key", May::ConsoleAdmin),
+    ("GET", "/console/bags", May::ConsoleUser),
+    ("GET", "/console/bags/{code}", May::ConsoleUser),
+    ("POST", "/console/bags/{code}/unlink", May::ConsoleAdmin),
     ("GET", "/console/live.json", May::AnyUser),
     ("GET", "/console/static/console.css", May::Anyone),
     ("GET", "/console/static/console.js", May::Anyone),
@@ -330,6 +334,12 @@ async fn role_matrix_covers_every_route(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    // The bag the `{code}` routes name: SB00001 of dora's area, with a child.
+    s.login("victim", Some(&station_key)).await;
+    let result = s
+        .event(&station_key, link("victim", "SB00001", "C0001"))
+        .await;
+    assert_eq!(result["status"], "applied", "{result}");
 
     let routes = route_docs();
     let served: BTreeSet<(String, String)> = routes

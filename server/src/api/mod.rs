@@ -451,6 +451,13 @@ fn routes() -> Routes {
         bags::get,
     )
     .add(
+        GET,
+        "/api/v1/bags/{code}/history",
+        User,
+        "A bag's history, newest first: links, unlinks, bills, corrections (dispatchers: their area)",
+        bags::history,
+    )
+    .add(
         POST,
         "/api/v1/bills",
         User,
@@ -822,6 +829,27 @@ fn routes() -> Routes {
         Console,
         "Console: seal and check the audit log's hash chain (admin)",
         console::audit::verify,
+    )
+    .add(
+        GET,
+        "/console/bags",
+        Console,
+        "Console: find bags by code or its start, with filters (keyset pages)",
+        console::bags::list,
+    )
+    .add(
+        GET,
+        "/console/bags/{code}",
+        Console,
+        "Console: a bag with its parent or children, bill and history",
+        console::bags::bag,
+    )
+    .add(
+        POST,
+        "/console/bags/{code}/unlink",
+        Console,
+        "Console: take a child bag out of its parent, with a reason (admin)",
+        console::bags::unlink,
     )
     .add(
         GET,

@@ -8,6 +8,7 @@ mod access;
 pub mod account;
 pub mod bills;
 pub mod audit;
+pub mod bags;
 pub mod dashboard;
 pub mod notifications;
 mod pages;
@@ -84,6 +85,9 @@ pub(crate) fn note(query: Option<&str>) -> Option<&'static str> {
         "read" => "The notification is marked as read.",
         "all_read" => "All your notifications are marked as read.",
         "station_revoked" => "The station is revoked: its key no longer works.",
+        "unlinked" => {
+            "The bag is taken out of its parent. Its history below shows it, with your reason."
+        }
         _ => return None,
     })
 }

@@ -41,6 +41,8 @@ const TEMPLATES: &[(&str, &str)] = &[
         "station_key.html",
         include_str!("templates/station_key.html"),
     ),
+    ("bags.html", include_str!("templates/bags.html")),
+    ("bag.html", include_str!("templates/bag.html")),
     ("refusal.html", include_str!("templates/refusal.html")),
     ("bills.html", include_str!("templates/bills.html")),
     ("bill.html", include_str!("templates/bill.html")),
