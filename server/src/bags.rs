@@ -2,8 +2,7 @@
 //! parent, children and bill.
 
 use serde::{Deserialize, Serialize};
-use time::macros::format_description;
-use time::{Date, OffsetDateTime, Time, UtcOffset};
+use time::OffsetDateTime;
 use traitortrack_protocol::{
     normalize, Bag, BagKind, BagSummary, CodeKind, Formats, LinkedChild, Page, ParentState, Role,
 };
@@ -254,46 +253,6 @@ impl DateField {
     }
 }
 
-/// A day typed as `YYYY-MM-DD`; blank is none. `what` names the field in the
-/// refusal ("from", "to").
-pub fn parse_day(what: &str, text: &str) -> Result<Option<Date>> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    Date::parse(text, format_description!("[year]-[month]-[day]"))
-        .map(Some)
-        .map_err(|_| {
-            let shown: String = text.chars().take(20).collect();
-            Error::bad_input(
-                "bad_date",
-                format!("Give the {what} date as YYYY-MM-DD, like 2026-01-31 (not {shown:?})."),
-            )
-        })
-}
-
-/// The moments from the start of warehouse day `from` to the end of day `to`
-/// (both days included); refuses a range that ends before it starts.
-pub fn day_range(
-    from: Option<Date>,
-    to: Option<Date>,
-    offset: UtcOffset,
-) -> Result<(Option<Ts>, Option<Ts>)> {
-    if let (Some(f), Some(t)) = (from, to) {
-        if t < f {
-            return Err(Error::bad_input(
-                "bad_date_range",
-                format!("The dates are the wrong way round: {t} is before {f}."),
-            ));
-        }
-    }
-    let start = |d: Date| Ts::new(OffsetDateTime::new_in_offset(d, Time::MIDNIGHT, offset));
-    Ok((
-        from.map(start),
-        to.map(|d| start(d.next_day().unwrap_or(d))),
-    ))
-}
-
 pub const MAX_PAGE: u32 = 500;
 
 /// The smallest string greater than every string starting with `prefix`
@@ -309,10 +268,69 @@ pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
     None
 }
 
+/// A value a filter's condition compares with.
+pub(crate) enum Arg {
+    Text(String),
+    Time(Ts),
+}
+
+/// The conditions of a bag filter on `b` (the bags table), with parameters
+/// numbered from `$first`, and their values in order: the code prefix, kind,
+/// area (`area`, as the caller may see it), complete, billed and dates. The
+/// list's cursor is its own.
+pub(crate) fn conditions(
+    filter: &BagFilter,
+    area: Option<&str>,
+    first: usize,
+) -> Result<(String, Vec<Arg>)> {
+    let search = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(normalize)
+        .transpose()?;
+    let mut sql = String::new();
+    let mut args = Vec::new();
+    let mut arg = |sql: &mut String, clause: &str, value: Arg| {
+        sql.push_str(&clause.replace('?', &format!("${}", first + args.len())));
+        args.push(value);
+    };
+    if let Some(s) = search {
+        if let Some(upper) = prefix_end(&s) {
+            arg(&mut sql, " AND b.code < ?", Arg::Text(upper));
+        }
+        arg(&mut sql, " AND b.code >= ?", Arg::Text(s));
+    }
+    if let Some(k) = filter.kind {
+        arg(&mut sql, " AND b.kind = ?", Arg::Text(k.as_str().into()));
+    }
+    if let Some(a) = area {
+        arg(&mut sql, " AND b.dispatch_area = ?", Arg::Text(a.into()));
+    }
+    match filter.complete {
+        Some(true) => sql.push_str(" AND b.kind = 'parent' AND b.child_count >= b.capacity"),
+        Some(false) => sql.push_str(" AND b.kind = 'parent' AND b.child_count < b.capacity"),
+        None => {}
+    }
+    match filter.billed {
+        Some(true) => sql.push_str(" AND b.bill_id IS NOT NULL"),
+        Some(false) => sql.push_str(" AND b.bill_id IS NULL"),
+        None => {}
+    }
+    let column = filter.date.column();
+    if let Some(from) = filter.from {
+        arg(&mut sql, &format!(" AND {column} >= ?"), Arg::Time(from));
+    }
+    if let Some(to) = filter.to {
+        arg(&mut sql, &format!(" AND {column} < ?"), Arg::Time(to));
+    }
+    Ok((sql, args))
+}
+
 /// One page of bags in code order; keyset paging keeps every page fast.
 pub async fn list(db: &Db, viewer: &User, filter: BagFilter) -> Result<Page<BagSummary>> {
     let limit = filter.limit.clamp(1, MAX_PAGE);
-    let search = filter.search.as_deref().map(normalize).transpose()?;
     let cursor = filter.cursor.as_deref().map(normalize).transpose()?;
     let area = if viewer.role == Role::Dispatcher {
         match (&filter.area, &viewer.dispatch_area) {
@@ -328,61 +346,17 @@ pub async fn list(db: &Db, viewer: &User, filter: BagFilter) -> Result<Page<BagS
         filter.area.clone()
     };
 
-    // Lower bound: after the cursor and at or after the search prefix.
-    let lower = match (&search, &cursor) {
-        (Some(s), Some(c)) if c.as_str() >= s.as_str() => Some((c.clone(), true)),
-        (Some(s), _) => Some((s.clone(), false)),
-        (None, Some(c)) => Some((c.clone(), true)),
-        (None, None) => None,
-    };
-    let upper = search.as_deref().and_then(prefix_end);
-
-    let mut sql = String::from(
+    let (conditions, args) = conditions(&filter, area.as_deref(), 1)?;
+    let mut sql = format!(
         "SELECT b.code, b.kind, b.child_count, b.capacity, bl.code, b.dispatch_area, b.updated_at
-         FROM bags b LEFT JOIN bills bl ON bl.id = b.bill_id WHERE 1 = 1",
+         FROM bags b LEFT JOIN bills bl ON bl.id = b.bill_id WHERE 1 = 1{conditions}"
     );
-    let mut n = 0;
-    let mut arg = |sql: &mut String, clause: &str| {
+    let mut n = args.len();
+    if cursor.is_some() {
         n += 1;
-        sql.push_str(&clause.replace('?', &format!("${n}")));
-    };
-    if let Some((_, exclusive)) = &lower {
-        arg(
-            &mut sql,
-            if *exclusive {
-                " AND b.code > ?"
-            } else {
-                " AND b.code >= ?"
-            },
-        );
+        sql.push_str(&format!(" AND b.code > ${n}"));
     }
-    if upper.is_some() {
-        arg(&mut sql, " AND b.code < ?");
-    }
-    if filter.kind.is_some() {
-        arg(&mut sql, " AND b.kind = ?");
-    }
-    if area.is_some() {
-        arg(&mut sql, " AND b.dispatch_area = ?");
-    }
-    match filter.complete {
-        Some(true) => sql.push_str(" AND b.kind = 'parent' AND b.child_count >= b.capacity"),
-        Some(false) => sql.push_str(" AND b.kind = 'parent' AND b.child_count < b.capacity"),
-        None => {}
-    }
-    match filter.billed {
-        Some(true) => sql.push_str(" AND b.bill_id IS NOT NULL"),
-        Some(false) => sql.push_str(" AND b.bill_id IS NULL"),
-        None => {}
-    }
-    let column = filter.date.column();
-    if filter.from.is_some() {
-        arg(&mut sql, &format!(" AND {column} >= ?"));
-    }
-    if filter.to.is_some() {
-        arg(&mut sql, &format!(" AND {column} < ?"));
-    }
-    arg(&mut sql, " ORDER BY b.code LIMIT ?");
+    sql.push_str(&format!(" ORDER BY b.code LIMIT ${}", n + 1));
 
     type ListRow = (
         String,
@@ -395,20 +369,14 @@ pub async fn list(db: &Db, viewer: &User, filter: BagFilter) -> Result<Page<BagS
     );
     let rows: Vec<ListRow> = on!(db.reader(), |c| {
         let mut q = sqlx::query_as(&sql);
-        if let Some((l, _)) = &lower {
-            q = q.bind(l);
+        for arg in &args {
+            q = match arg {
+                Arg::Text(t) => q.bind(t),
+                Arg::Time(t) => q.bind(*t),
+            };
         }
-        if let Some(u) = &upper {
-            q = q.bind(u);
-        }
-        if let Some(k) = filter.kind {
-            q = q.bind(k.as_str());
-        }
-        if let Some(a) = &area {
-            q = q.bind(a);
-        }
-        for at in [filter.from, filter.to].into_iter().flatten() {
-            q = q.bind(at);
+        if let Some(c) = &cursor {
+            q = q.bind(c);
         }
         q.bind(i64::from(limit) + 1).fetch_all(c).await
     })?;

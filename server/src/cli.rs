@@ -124,6 +124,7 @@ impl ExportArgs {
             to: self.to.clone(),
             search: self.search.clone(),
             kind,
+            date: None,
             area: self.area.clone(),
             complete: self.complete,
             billed: self.billed,

@@ -42,9 +42,9 @@ pub async fn list(
     Caller(session): Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<BagSummary>>> {
-    let (from, to) = bags::day_range(
-        bags::parse_day("from", q.from.as_deref().unwrap_or_default())?,
-        bags::parse_day("to", q.to.as_deref().unwrap_or_default())?,
+    let crate::days::Span { from, to } = crate::days::Span::parse(
+        q.from.as_deref(),
+        q.to.as_deref(),
         state.settings.utc_offset,
     )?;
     let filter = BagFilter {

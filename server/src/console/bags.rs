@@ -195,9 +195,9 @@ impl Search {
                 ))
             }
         };
-        let (from, to) = bags::day_range(
-            bags::parse_day("from", &self.from)?,
-            bags::parse_day("to", &self.to)?,
+        let crate::days::Span { from, to } = crate::days::Span::parse(
+            Some(&self.from),
+            Some(&self.to),
             state.settings.utc_offset,
         )?;
         Ok(BagFilter {

@@ -1,9 +1,7 @@
 //! Bags and links, in id order by keyset batches.
 
-use traitortrack_protocol::normalize;
-
 use super::{Cell, Filter, Span, Table, BATCH};
-use crate::bags::prefix_end;
+use crate::bags::{Arg, BagFilter};
 use crate::db::{Db, Ts};
 use crate::error::Result;
 use crate::on;
@@ -36,84 +34,48 @@ type BagRow = (
     Ts,
 );
 
-/// Every bag the filter takes, with its parent, bill and dates.
+/// Every bag the filter takes, with its parent, bill and dates; the same
+/// filter as the console's bag list.
 pub async fn bags(db: &Db, filter: &Filter, span: Span, mut table: Table) -> Result<u64> {
-    let search = filter
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(normalize)
-        .transpose()?;
-    let upper = search.as_deref().and_then(prefix_end);
     let area = filter
         .area
         .as_deref()
         .map(str::trim)
-        .filter(|s| !s.is_empty());
-
-    let mut sql = String::from(
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let bag_filter = BagFilter {
+        search: filter.search.clone(),
+        kind: filter.kind,
+        area: area.clone(),
+        complete: filter.complete,
+        billed: filter.billed,
+        date: filter.date.unwrap_or_default(),
+        from: span.from,
+        to: span.to,
+        cursor: None,
+        limit: 0,
+    };
+    let (conditions, args) = crate::bags::conditions(&bag_filter, area.as_deref(), 2)?;
+    let sql = format!(
         "SELECT b.id, b.code, b.kind, p.code, b.child_count, b.capacity, bl.code,
                 b.dispatch_area, b.created_at, b.updated_at
          FROM bags b
          LEFT JOIN links l ON l.child_id = b.id
          LEFT JOIN bags p ON p.id = l.parent_id
          LEFT JOIN bills bl ON bl.id = b.bill_id
-         WHERE b.id > $1",
+         WHERE b.id > $1{conditions} ORDER BY b.id LIMIT ${}",
+        args.len() + 2
     );
-    let mut n = 1;
-    let mut arg = |sql: &mut String, clause: &str| {
-        n += 1;
-        sql.push_str(&clause.replace('?', &format!("${n}")));
-    };
-    if search.is_some() {
-        arg(&mut sql, " AND b.code >= ?");
-    }
-    if upper.is_some() {
-        arg(&mut sql, " AND b.code < ?");
-    }
-    if filter.kind.is_some() {
-        arg(&mut sql, " AND b.kind = ?");
-    }
-    if area.is_some() {
-        arg(&mut sql, " AND b.dispatch_area = ?");
-    }
-    if span.from.is_some() {
-        arg(&mut sql, " AND b.created_at >= ?");
-    }
-    if span.to.is_some() {
-        arg(&mut sql, " AND b.created_at < ?");
-    }
-    match filter.complete {
-        Some(true) => sql.push_str(" AND b.kind = 'parent' AND b.child_count >= b.capacity"),
-        Some(false) => sql.push_str(" AND b.kind = 'parent' AND b.child_count < b.capacity"),
-        None => {}
-    }
-    match filter.billed {
-        Some(true) => sql.push_str(" AND b.bill_id IS NOT NULL"),
-        Some(false) => sql.push_str(" AND b.bill_id IS NULL"),
-        None => {}
-    }
-    arg(&mut sql, " ORDER BY b.id LIMIT ?");
 
     let mut after = 0i64;
     loop {
         let rows: Vec<BagRow> = on!(db.reader(), |c| {
             let mut q = sqlx::query_as(&sql).bind(after);
-            if let Some(s) = &search {
-                q = q.bind(s);
-            }
-            if let Some(u) = &upper {
-                q = q.bind(u);
-            }
-            if let Some(k) = filter.kind {
-                q = q.bind(k.as_str());
-            }
-            if let Some(a) = area {
-                q = q.bind(a);
-            }
-            for t in [span.from, span.to].into_iter().flatten() {
-                q = q.bind(t);
+            for arg in &args {
+                q = match arg {
+                    Arg::Text(t) => q.bind(t),
+                    Arg::Time(t) => q.bind(*t),
+                };
             }
             q.bind(BATCH).fetch_all(c).await
         })?;

@@ -138,6 +138,9 @@ pub struct Filter {
     pub search: Option<String>,
     /// Bags: `parent` or `child`.
     pub kind: Option<BagKind>,
+    /// Bags: which date `from` and `to` look at: `created` (the default)
+    /// or `changed`.
+    pub date: Option<crate::bags::DateField>,
     /// Bags: a dispatch area.
     pub area: Option<String>,
     /// Bags: only parents that are full (`true`) or not (`false`).
@@ -238,6 +241,7 @@ fn filter_json(f: &Filter) -> serde_json::Value {
     put("to", some_text(&f.to));
     put("search", some_text(&f.search));
     put("kind", f.kind.map(|k| format!("{k:?}").to_lowercase()));
+    put("date", f.date.map(|d| format!("{d:?}").to_lowercase()));
     put("area", some_text(&f.area));
     put("complete", f.complete.map(|b| b.to_string()));
     put("billed", f.billed.map(|b| b.to_string()));
