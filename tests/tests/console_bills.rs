@@ -135,7 +135,11 @@ async fn biller_makes_fills_and_closes_a_bill(backend: Backend) {
 
     let seen = b.log_in("bina", PASSWORD).await;
     assert_eq!(seen["path"], "/console/", "{seen}");
-    assert_eq!(seen["nav"], json!(["Dashboard", "Bills"]), "{seen}");
+    assert_eq!(
+        seen["nav"],
+        json!(["Dashboard", "Bags", "Bills", "Notifications"]),
+        "{seen}"
+    );
     b.click(".menu a[href='/console/bills']").await;
     let seen = b.page("bills-empty").await;
     assert_eq!(seen["h1"], "Bills", "{seen}");
@@ -775,7 +779,7 @@ async fn list_filters_refusals_and_dispatchers(backend: Backend) {
     b.click("#logout").await;
     b.wait_page("logged out", |v| v["h1"] == "Log in").await;
     let seen = b.log_in("ravi", PASSWORD).await;
-    assert_eq!(seen["nav"], json!(["Dashboard"]), "{seen}");
+    assert_eq!(seen["nav"], json!(["Dashboard", "Bags", "Notifications"]), "{seen}");
     for path in [
         "/console/bills",
         "/console/bills/K-002",
