@@ -1,9 +1,10 @@
-//! Background upkeep of a serving process: deleting ended sessions and old
-//! rate-limit windows. Any number of processes may run it at once.
+//! Background upkeep of a serving process: deleting ended sessions, old
+//! rate-limit windows and old hourly scan counters. Any number of processes
+//! may run it at once.
 
 use std::time::Duration;
 
-use crate::{ratelimit, sessions, AppState};
+use crate::{counters, ratelimit, sessions, AppState};
 
 const EVERY: Duration = Duration::from_secs(600);
 
@@ -21,6 +22,10 @@ pub async fn run(state: AppState) {
         }
         if let Err(e) = ratelimit::purge(&state.db, now).await {
             tracing::warn!(error = %e, "could not delete old rate-limit windows");
+        }
+        let today = counters::day_of(now.time(), state.settings.utc_offset);
+        if let Err(e) = counters::prune_hourly(&state.db, today).await {
+            tracing::warn!(error = %e, "could not delete old hourly scan counters");
         }
     }
 }

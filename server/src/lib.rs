@@ -13,9 +13,11 @@ pub mod counters;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod housekeeping;
 pub mod linking;
 pub mod login;
+pub mod metrics;
 pub mod notifications;
 pub mod passwords;
 pub mod promotions;
@@ -36,6 +38,8 @@ pub struct AppState {
     pub db: db::Db,
     pub settings: Arc<config::Settings>,
     pub clock: Clock,
+    /// This process's request metrics (the health page's figures).
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -44,6 +48,7 @@ impl AppState {
             db,
             settings: Arc::new(settings),
             clock: Clock::default(),
+            metrics: Arc::new(metrics::Metrics::new()),
         }
     }
 

@@ -444,7 +444,7 @@ async fn dashboard_totals_follow_a_station_event(backend: Backend) {
         stations.contains("Dock 2 (spare) never Never seen"),
         "{stations}"
     );
-    assert_eq!(seen["nav"], json!(["Dashboard", "Stations"]));
+    assert_eq!(seen["nav"], json!(["Dashboard", "Stations", "Health"]));
 
     // A station event through the API: the totals follow within 5 s.
     let before = s.stats().await;

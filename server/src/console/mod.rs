@@ -7,6 +7,7 @@
 mod access;
 pub mod account;
 pub mod dashboard;
+pub mod health;
 mod pages;
 pub mod stations;
 
@@ -14,6 +15,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+pub(crate) use access::Polling;
 use access::Signed;
 use pages::{Frame, Me, Refusal};
 

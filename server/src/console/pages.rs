@@ -26,6 +26,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("dashboard.html", include_str!("templates/dashboard.html")),
     ("stations.html", include_str!("templates/stations.html")),
     ("refusal.html", include_str!("templates/refusal.html")),
+    ("health.html", include_str!("templates/health.html")),
 ];
 
 /// The console's style sheet and its one script.
