@@ -38,6 +38,75 @@ pub fn day_of(t: OffsetDateTime, offset: UtcOffset) -> Date {
     t.to_offset(offset).date()
 }
 
+/// The name of the scan counter of one hour (0 to 23) of a warehouse day:
+/// the dashboard's scans-per-hour chart reads these, so it never counts events.
+pub fn scans_in_hour(day: Date, hour: u8) -> String {
+    format!("scans:{day}:{hour:02}")
+}
+
+/// The warehouse day and hour a moment falls in.
+pub fn hour_of(t: OffsetDateTime, offset: UtcOffset) -> (Date, u8) {
+    let t = t.to_offset(offset);
+    (t.date(), t.hour())
+}
+
+/// Warehouse days whose hourly scan counters are kept (today and yesterday);
+/// housekeeping deletes older ones.
+const HOURLY_DAYS_KEPT: i64 = 2;
+
+/// The scans in each hour of a warehouse day: 24 totals, at most 24 x 64
+/// small counter rows read, however busy the day was.
+pub async fn scans_by_hour(db: &Db, day: Date) -> Result<[i64; 24]> {
+    let names: Vec<String> = (0..24).map(|h| scans_in_hour(day, h)).collect();
+    let sql = format!(
+        "SELECT name, CAST(SUM(value) AS BIGINT) FROM counters WHERE name IN ({}) GROUP BY name",
+        placeholders(names.len())
+    );
+    let rows: Vec<(String, i64)> = on!(db.reader(), |c| {
+        let mut q = sqlx::query_as(&sql);
+        for name in &names {
+            q = q.bind(name);
+        }
+        q.fetch_all(c).await
+    })?;
+    let mut hours = [0; 24];
+    for (name, value) in rows {
+        if let Some(i) = names.iter().position(|n| *n == name) {
+            hours[i] = value;
+        }
+    }
+    Ok(hours)
+}
+
+/// Deletes the hourly scan counters of days before yesterday; answers how
+/// many rows went.
+pub async fn prune_hourly(db: &Db, today: Date) -> Result<u64> {
+    let keep: Vec<String> = (0..HOURLY_DAYS_KEPT)
+        .filter_map(|back| today.checked_sub(time::Duration::days(back)))
+        .flat_map(|day| (0..24).map(move |h| scans_in_hour(day, h)))
+        .collect();
+    let sql = format!(
+        "DELETE FROM counters WHERE name LIKE 'scans:%:%' AND name NOT IN ({})",
+        placeholders(keep.len())
+    );
+    let deleted = on!(db.writer(), |c| {
+        let mut q = sqlx::query(&sql);
+        for name in &keep {
+            q = q.bind(name);
+        }
+        q.execute(c).await.map(|r| r.rows_affected())
+    })?;
+    Ok(deleted)
+}
+
+/// `$1, $2, …, $n`.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Changes to totals gathered during a transaction, written at its end.
 #[derive(Debug, Default, Clone)]
 pub struct Deltas(BTreeMap<String, i64>);

@@ -379,3 +379,79 @@ impl<'r> sqlx::Decode<'r, Sqlite> for Ts {
         )?))
     }
 }
+
+/// One connection pool's use, for the health page.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PoolUse {
+    /// `main` on PostgreSQL; `writer` and `readers` on SQLite.
+    pub name: &'static str,
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// How much room the database takes, for the health page.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Size {
+    /// PostgreSQL: the database's size on disk; SQLite: the file's pages.
+    pub bytes: i64,
+    /// SQLite only: the write-ahead log beside the file.
+    pub wal_bytes: Option<i64>,
+}
+
+impl Db {
+    /// Connections in use and idle, for each pool.
+    pub fn pool_use(&self) -> Vec<PoolUse> {
+        fn of<D: sqlx::Database>(name: &'static str, pool: &sqlx::Pool<D>) -> PoolUse {
+            let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+            PoolUse {
+                name,
+                in_use: pool.size().saturating_sub(idle),
+                idle,
+                max: pool.options().get_max_connections(),
+            }
+        }
+        match self {
+            Db::Pg(p) => vec![of("main", p)],
+            Db::Sqlite { write, read } => vec![of("writer", write), of("readers", read)],
+        }
+    }
+
+    /// The database's size: `pg_database_size` on PostgreSQL; on SQLite the
+    /// file's pages, and the write-ahead log's file.
+    pub async fn size(&self) -> Result<Size, sqlx::Error> {
+        match self {
+            Db::Pg(p) => {
+                let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                    .fetch_one(p)
+                    .await?;
+                Ok(Size {
+                    bytes,
+                    wal_bytes: None,
+                })
+            }
+            Db::Sqlite { read, .. } => {
+                let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+                    .fetch_one(read)
+                    .await?;
+                let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
+                    .fetch_one(read)
+                    .await?;
+                let files: Vec<(i64, String, String)> = sqlx::query_as("PRAGMA database_list")
+                    .fetch_all(read)
+                    .await?;
+                let wal_bytes = files
+                    .iter()
+                    .find(|(_, name, file)| name == "main" && !file.is_empty())
+                    .map(|(_, _, file)| {
+                        std::fs::metadata(format!("{file}-wal"))
+                            .map_or(0, |m| i64::try_from(m.len()).unwrap_or(i64::MAX))
+                    });
+                Ok(Size {
+                    bytes: pages.saturating_mul(page_size),
+                    wal_bytes,
+                })
+            }
+        }
+    }
+}

@@ -99,6 +99,24 @@ pub fn body(code: &str, message: &str) -> Json<ErrorBody> {
     })
 }
 
+/// An error answer: the status, the JSON body, and the code for the request
+/// metrics (see [`crate::metrics`]).
+pub fn answer(status: StatusCode, code: &'static str, message: &str) -> Response {
+    let mut response = (status, body(code, message)).into_response();
+    response
+        .extensions_mut()
+        .insert(crate::metrics::RefusalCodes::one(code));
+    response
+}
+
+fn retry_after(mut response: Response, secs: u32) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(secs.max(1)),
+    );
+    response
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match self {
@@ -106,36 +124,30 @@ impl IntoResponse for Error {
                 kind: Kind::TooManyRequests(secs),
                 code,
                 message,
-            } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                [(axum::http::header::RETRY_AFTER, secs.max(1).to_string())],
-                body(code, &message),
-            )
-                .into_response(),
+            } => retry_after(answer(StatusCode::TOO_MANY_REQUESTS, code, &message), secs),
             Error::Refused {
                 kind,
                 code,
                 message,
-            } => (kind.status(), body(code, &message)).into_response(),
+            } => answer(kind.status(), code, &message),
             Error::Db(e) if crate::db::is_transient(&e) => {
                 tracing::warn!(error = %e, "database busy");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(axum::http::header::RETRY_AFTER, "1")],
-                    body("retry_later", "The server is busy. Try again in a moment."),
+                retry_after(
+                    answer(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "retry_later",
+                        "The server is busy. Try again in a moment.",
+                    ),
+                    1,
                 )
-                    .into_response()
             }
             other => {
                 tracing::error!(error = %other, "request failed");
-                (
+                answer(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    body(
-                        "internal_error",
-                        "Something went wrong on the server. It has been logged; try again.",
-                    ),
+                    "internal_error",
+                    "Something went wrong on the server. It has been logged; try again.",
                 )
-                    .into_response()
             }
         }
     }

@@ -79,6 +79,8 @@ async fn try_batch(
     let mut workers: HashMap<&str, Result<User>> = HashMap::new();
     let mut results = Vec::with_capacity(events.len());
     let today = counters::scans_on(counters::day_of(now.time(), settings.utc_offset));
+    let (day, hour) = counters::hour_of(now.time(), settings.utc_offset);
+    let this_hour = counters::scans_in_hour(day, hour);
 
     for ev in events {
         if let Some(stored) = stored_outcome(&mut tx, station, ev).await? {
@@ -109,8 +111,9 @@ async fn try_batch(
         };
         let result = match outcome {
             Ok(mut result) => {
-                tx.deltas
-                    .add(today.clone(), i64::from(counts_as_scan(ev.kind)));
+                let scans = i64::from(counts_as_scan(ev.kind));
+                tx.deltas.add(today.clone(), scans);
+                tx.deltas.add(this_hour.clone(), scans);
                 if store_outcome(&mut tx, station, worker, ev, &result, now).await? {
                     tx.release().await?;
                     result.status = EventStatus::Applied;
@@ -316,4 +319,66 @@ async fn store_outcome(
     .await
     })?;
     Ok(inserted.is_some())
+}
+
+/// A refused station event, as the dashboard lists it.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub received_at: Ts,
+    pub station: String,
+    /// The worker named by the event, when the server knows them.
+    pub worker: Option<String>,
+    /// `link`, `unlink`, `bill_add` or `bill_remove`.
+    pub kind: String,
+    pub code: Option<String>,
+    /// The reason in plain words, as the station was told.
+    pub message: String,
+}
+
+/// The most recent refused station events received since `since`, newest
+/// first, at most `limit` (1 to 100). Admins and billers see every one; a
+/// dispatcher sees those of the workers of their own dispatch area, and
+/// their own (only their own without an area).
+pub async fn recent_refusals(db: &Db, user: &User, since: Ts, limit: u32) -> Result<Vec<Refused>> {
+    let dispatcher = user.role == traitortrack_protocol::Role::Dispatcher;
+    // `status = 'rejected'` as written here is what lets both engines use the
+    // partial index `events_refused`.
+    let sql = format!(
+        "SELECT e.received_at, s.name, u.username, e.kind, e.code, e.result
+         FROM events e
+         JOIN stations s ON s.id = e.station_id
+         LEFT JOIN users u ON u.id = e.user_id
+         WHERE e.status = 'rejected' AND e.received_at >= $1 {}
+         ORDER BY e.received_at DESC LIMIT {}",
+        if dispatcher {
+            "AND (e.user_id = $2 OR lower(u.dispatch_area) = lower($3))"
+        } else {
+            ""
+        },
+        limit.clamp(1, 100)
+    );
+    type Row = (Ts, String, Option<String>, String, Option<String>, String);
+    let rows: Vec<Row> = on!(db.reader(), |c| {
+        let mut q = sqlx::query_as(&sql).bind(since);
+        if dispatcher {
+            q = q.bind(user.id).bind(user.dispatch_area.as_deref());
+        }
+        q.fetch_all(c).await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(received_at, station, worker, kind, code, result)| Refused {
+                received_at,
+                station,
+                worker,
+                kind,
+                code,
+                message: serde_json::from_str::<EventResult>(&result)
+                    .ok()
+                    .and_then(|r| r.message)
+                    .unwrap_or_default(),
+            },
+        )
+        .collect())
 }

@@ -1,10 +1,10 @@
 //! Background upkeep of a serving process: the end-of-day summary mail
-//! when its time comes, and deleting ended sessions and old rate-limit
-//! windows. Any number of processes may run it at once.
+//! when its time comes, and deleting ended sessions, old rate-limit windows
+//! and old hourly scan counters. Any number of processes may run it at once.
 
 use std::time::Duration;
 
-use crate::{ratelimit, sessions, summary_mail, AppState};
+use crate::{counters, ratelimit, sessions, summary_mail, AppState};
 
 /// How often the mail's time is checked.
 const EVERY: Duration = Duration::from_secs(60);
@@ -34,6 +34,10 @@ pub async fn run(state: AppState) {
         }
         if let Err(e) = ratelimit::purge(&state.db, now).await {
             tracing::warn!(error = %e, "could not delete old rate-limit windows");
+        }
+        let today = counters::day_of(now.time(), state.settings.utc_offset);
+        if let Err(e) = counters::prune_hourly(&state.db, today).await {
+            tracing::warn!(error = %e, "could not delete old hourly scan counters");
         }
     }
 }

@@ -15,10 +15,12 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod export;
+pub mod health;
 pub mod housekeeping;
 pub mod linking;
 pub mod login;
 pub mod mail;
+pub mod metrics;
 pub mod notifications;
 pub mod passwords;
 pub mod promotions;
@@ -41,6 +43,8 @@ pub struct AppState {
     pub db: db::Db,
     pub settings: Arc<config::Settings>,
     pub clock: Clock,
+    /// This process's request metrics (the health page's figures).
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -49,6 +53,7 @@ impl AppState {
             db,
             settings: Arc::new(settings),
             clock: Clock::default(),
+            metrics: Arc::new(metrics::Metrics::new()),
         }
     }
 

@@ -458,6 +458,7 @@ async fn dashboard_totals_follow_a_station_event(backend: Backend) {
             "Users",
             "Promotions",
             "Audit",
+            "Health",
             "Notifications"
         ])
     );

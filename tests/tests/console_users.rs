@@ -95,12 +95,15 @@ async fn api_login(s: &TestServer, username: &str, password: &str) -> (StatusCod
     .await
 }
 
-const ADMIN_MENU: [&str; 6] = [
+const ADMIN_MENU: [&str; 9] = [
     "Dashboard",
+    "Bags",
+    "Bills",
     "Stations",
     "Users",
     "Promotions",
     "Audit",
+    "Health",
     "Notifications",
 ];
 
@@ -595,7 +598,11 @@ async fn a_dispatcher_is_promoted(backend: Backend) {
     assert_eq!(seen["path"], "/console/");
     assert_eq!(texts(&b, "#unread-badge").await, ["1"]);
     let nav = texts(&b, ".menu a").await;
-    assert_eq!(nav, ["Dashboard", "Notifications 1"], "a biller's menu");
+    assert_eq!(
+        nav,
+        ["Dashboard", "Bags", "Bills", "Notifications 1"],
+        "a biller's menu"
+    );
     b.click("#nav-notifications").await;
     let seen = b
         .wait_page("dora's notifications", |v| v["h1"] == "Notifications")

@@ -127,6 +127,7 @@ const MATRIX: &[(&str, &str, May)] = &[
     ("POST", "/api/v1/audit/verify", May::AdminOnly),
     // As bags.csv (see `concrete`); bills.csv is for billers too (tests/exports.rs).
     ("GET", "/api/v1/exports/{file}", May::AdminOnly),
+    ("GET", "/api/v1/health/details", May::AdminOnly),
     ("GET", "/console", May::Anyone),
     ("GET", "/console/", May::ConsoleUser),
     ("GET", "/console/login", May::Anyone),
@@ -210,6 +211,7 @@ const MATRIX: &[(&str, &str, May)] = &[
     ("GET", "/console/bags", May::ConsoleUser),
     ("GET", "/console/bags/{code}", May::ConsoleUser),
     ("POST", "/console/bags/{code}/unlink", May::ConsoleAdmin),
+    ("GET", "/console/health", May::ConsoleAdmin),
     ("GET", "/console/live.json", May::AnyUser),
     ("GET", "/console/static/console.css", May::Anyone),
     ("GET", "/console/static/console.js", May::Anyone),

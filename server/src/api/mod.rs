@@ -10,6 +10,7 @@ mod bills;
 mod events;
 mod exports;
 pub mod extract;
+mod health;
 mod notifications;
 mod openapi;
 mod promotions;
@@ -23,14 +24,14 @@ use std::net::SocketAddr;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::{header, HeaderName, HeaderValue, Method, Request, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{on, MethodFilter};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-use crate::error::body;
+use crate::error::answer;
 use crate::AppState;
 
 /// Largest body for ordinary routes.
@@ -524,6 +525,13 @@ fn routes() -> Routes {
     )
     .add(
         GET,
+        "/api/v1/health/details",
+        User,
+        "The system's health: version, uptime, database, pools, request rates and latency, errors by code, memory (admin)",
+        health::details,
+    )
+    .add(
+        GET,
         "/console",
         Public,
         "The web console (on to /console/)",
@@ -853,6 +861,13 @@ fn routes() -> Routes {
     )
     .add(
         GET,
+        "/console/health",
+        Console,
+        "Console: the system's health (admin)",
+        console::health::health,
+    )
+    .add(
+        GET,
         "/console/live.json",
         User,
         "Console: the dashboard's totals, polled by the page",
@@ -936,6 +951,10 @@ pub fn app(state: AppState) -> Router {
             state.settings.tls.is_some(),
             security_headers,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::track,
+        ))
         .with_state(state)
 }
 
@@ -943,34 +962,28 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     if uri.path().starts_with("/console/") {
         return crate::console::not_found();
     }
-    (
+    answer(
         StatusCode::NOT_FOUND,
-        body("not_found", "There is no such address on this server."),
+        "not_found",
+        "There is no such address on this server.",
     )
-        .into_response()
 }
 
 async fn method_not_allowed() -> Response {
-    (
+    answer(
         StatusCode::METHOD_NOT_ALLOWED,
-        body(
-            "method_not_allowed",
-            "This address does not take that kind of request.",
-        ),
+        "method_not_allowed",
+        "This address does not take that kind of request.",
     )
-        .into_response()
 }
 
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
-    (
+    answer(
         StatusCode::INTERNAL_SERVER_ERROR,
-        body(
-            "internal_error",
-            "Something went wrong on the server. It has been logged; try again.",
-        ),
+        "internal_error",
+        "Something went wrong on the server. It has been logged; try again.",
     )
-        .into_response()
 }
 
 /// Serves the app on a bound listener until `shutdown` resolves: plain HTTP,

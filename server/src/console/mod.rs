@@ -11,6 +11,7 @@ pub mod audit;
 pub mod bags;
 pub mod dashboard;
 pub mod notifications;
+pub mod health;
 mod pages;
 pub mod promotions;
 pub mod stations;
@@ -20,6 +21,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+pub(crate) use access::Polling;
 use access::Signed;
 use pages::{Frame, Me, Refusal};
 

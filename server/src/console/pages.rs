@@ -51,6 +51,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "bills_summary.html",
         include_str!("templates/bills_summary.html"),
     ),
+    ("health.html", include_str!("templates/health.html")),
 ];
 
 /// The console's style sheet and its one script.

@@ -269,7 +269,9 @@ async fn link(
 
     // In name order, as the server writes them, so writers never deadlock.
     let scans = counters::scans_on(counters::day_of(now.time(), UtcOffset::UTC));
-    let mut names: Vec<&str> = vec![counters::CHILDREN, counters::LINKS, &scans];
+    let (day, hour) = counters::hour_of(now.time(), UtcOffset::UTC);
+    let this_hour = counters::scans_in_hour(day, hour);
+    let mut names: Vec<&str> = vec![counters::CHILDREN, counters::LINKS, &scans, &this_hour];
     if count == capacity {
         names.push(counters::COMPLETE_PARENTS);
     }
@@ -435,7 +437,9 @@ fn link_direct(
         |r| r.get(0),
     )?;
     let scans = counters::scans_on(counters::day_of(now.time(), UtcOffset::UTC));
-    let mut names: Vec<&str> = vec![counters::CHILDREN, counters::LINKS, &scans];
+    let (day, hour) = counters::hour_of(now.time(), UtcOffset::UTC);
+    let this_hour = counters::scans_in_hour(day, hour);
+    let mut names: Vec<&str> = vec![counters::CHILDREN, counters::LINKS, &scans, &this_hour];
     if count == capacity {
         names.push(counters::COMPLETE_PARENTS);
     }
