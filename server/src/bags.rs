@@ -519,8 +519,22 @@ pub async fn history(db: &Db, viewer: &User, raw_code: &str, limit: u32) -> Resu
     let mut entries: Vec<(i64, BagHistoryEntry)> = own.into_iter().map(history_entry).collect();
 
     if bag.kind == BagKind::Parent {
+        // An unlink is recorded under its child, naming the parent it left
+        // (exactly as `linking::unlink` writes it); unlinks are few, and the
+        // action index finds them.
+        let left = serde_json::json!({ "parent": bag.code }).to_string();
+        let sql = format!(
+            "{HISTORY_SELECT} WHERE a.entity = 'bag' AND a.action IN ('unlink', 'unlink_correction')
+             AND a.before = $1 ORDER BY a.id DESC LIMIT $2"
+        );
+        let unlinks: Vec<AuditRow> = on!(db.reader(), |c| sqlx::query_as(&sql)
+            .bind(&left)
+            .bind(fetch)
+            .fetch_all(c)
+            .await)?;
+        entries.extend(unlinks.into_iter().map(history_entry));
         // Each link into the parent is recorded under its child: look under
-        // the children it holds and those taken out of it (named in its rows).
+        // the children it holds and those taken out of it.
         let held: Vec<String> = on!(db.reader(), |c| {
             sqlx::query_scalar(
             "SELECT c.code FROM links l JOIN bags c ON c.id = l.child_id WHERE l.parent_id = $1"
@@ -614,12 +628,12 @@ mod tests {
             (e.by.as_deref(), e.station.as_deref()),
             (Some("ravi"), Some("Dock 1"))
         );
-        // The parent's side of a correction, with its reason.
+        // A correction, recorded under the child, with its reason.
         let (_, e) = history_entry(row(
             "unlink_correction",
-            "SB00001",
-            r#"{"child":"C0001"}"#,
-            r#"{"child":null,"reason":"wrong parent"}"#,
+            "C0001",
+            r#"{"parent":"SB00001"}"#,
+            r#"{"parent":null,"reason":"wrong parent"}"#,
         ));
         assert_eq!(
             (e.parent.as_deref(), e.child.as_deref()),

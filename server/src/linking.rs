@@ -387,21 +387,6 @@ pub async fn unlink(
         },
     )
     .await?;
-    // The parent's side too (unlinks are rare): its history then names
-    // every child taken out of it (see `bags::history`).
-    audit::record(
-        tx,
-        actor,
-        now,
-        Entry {
-            action,
-            entity: "bag",
-            code: Some(&parent_code),
-            before: Some(json!({"child": target.1})),
-            after: Some(json!({"child": null, "reason": reason})),
-        },
-    )
-    .await?;
     Ok(ParentState {
         code: parent_code,
         children: count.max(0) as u32,
