@@ -51,6 +51,10 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for built-in HTTPS (with `tls_cert`).
     pub tls_key: Option<PathBuf>,
+    /// The largest file an import takes, in bytes.
+    pub import_max_bytes: u64,
+    /// Where uploads wait and imports' result files are kept.
+    pub import_dir: PathBuf,
 }
 
 impl Default for Config {
@@ -74,6 +78,8 @@ impl Default for Config {
             max_dispatchers_per_area: 10,
             tls_cert: None,
             tls_key: None,
+            import_max_bytes: 64 * 1024 * 1024,
+            import_dir: PathBuf::from("traitortrack-data/imports"),
         }
     }
 }
@@ -107,6 +113,8 @@ pub struct Settings {
     pub login_attempts_per_user: u32,
     pub max_dispatchers_per_area: u32,
     pub tls: Option<Tls>,
+    pub import_max_bytes: u64,
+    pub import_dir: PathBuf,
 }
 
 /// Where built-in HTTPS finds its certificate and key.
@@ -173,6 +181,8 @@ impl Config {
                 "TLS_CERT" => self.tls_cert = Some(PathBuf::from(value)),
                 "TLS_KEY" => self.tls_key = Some(PathBuf::from(value)),
                 "UTC_OFFSET" => self.utc_offset = value.clone(),
+                "IMPORT_MAX_BYTES" => self.import_max_bytes = num(key, value)?,
+                "IMPORT_DIR" => self.import_dir = PathBuf::from(value),
                 "CHILD_PATTERN" => self.formats.child_pattern = value.clone(),
                 // Read by the command line, not settings of the server itself.
                 "PASSWORD" | "CONFIG" | "LOG" | "TEST_DATABASE_URL" => {}
@@ -268,6 +278,14 @@ impl Config {
                 ))
             }
         };
+        if !(1024..=4 * 1024 * 1024 * 1024).contains(&self.import_max_bytes) {
+            return Err(bad(
+                "import_max_bytes must be between 1024 (1 KB) and 4294967296 (4 GB)",
+            ));
+        }
+        if self.import_dir.as_os_str().is_empty() {
+            return Err(bad("import_dir must name a folder"));
+        }
         let fmt = time::macros::format_description!("[offset_hour sign:mandatory]:[offset_minute]");
         let utc_offset = UtcOffset::parse(self.utc_offset.trim(), &fmt).map_err(|_| {
             bad(format!(
@@ -293,6 +311,8 @@ impl Config {
             login_attempts_per_user: self.login_attempts_per_user,
             max_dispatchers_per_area: self.max_dispatchers_per_area,
             tls,
+            import_max_bytes: self.import_max_bytes,
+            import_dir: self.import_dir.clone(),
         })
     }
 }

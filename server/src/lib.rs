@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod housekeeping;
+pub mod import;
 pub mod linking;
 pub mod login;
 pub mod notifications;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub db: db::Db,
     pub settings: Arc<config::Settings>,
     pub clock: Clock,
+    /// Imports running in this process, for their progress.
+    pub imports: import::Running,
 }
 
 impl AppState {
@@ -44,6 +47,7 @@ impl AppState {
             db,
             settings: Arc::new(settings),
             clock: Clock::default(),
+            imports: import::Running::default(),
         }
     }
 
