@@ -425,8 +425,12 @@ pub struct BagHistoryEntry {
     pub bill: Option<String>,
     /// An admin's reason for a correction.
     pub reason: Option<String>,
-    /// The audit row it comes from (none for `created`).
+    /// The audit row it comes from (none for `created` and imports).
     pub audit_id: Option<i64>,
+    /// The import that made the bag or put it in its parent
+    /// (`imported`, `imported_link`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_id: Option<i64>,
 }
 
 /// A bag's history, newest first.
@@ -494,6 +498,7 @@ fn history_entry(row: AuditRow) -> (i64, BagHistoryEntry) {
         parent,
         child,
         audit_id: Some(id),
+        import_id: None,
     };
     (id, entry)
 }
@@ -568,6 +573,30 @@ pub async fn history(db: &Db, viewer: &User, raw_code: &str, limit: u32) -> Resu
         }
     }
 
+    // What imports did to it: they leave no audit row per bag.
+    let mut made_by_import = None;
+    for mark in crate::import::history_of(db, &bag.code).await? {
+        if mark.what == "created" {
+            made_by_import = Some(mark.import_id);
+            continue;
+        }
+        entries.push((
+            0,
+            BagHistoryEntry {
+                at: mark.at,
+                action: "imported_link".into(),
+                by: None,
+                station: None,
+                parent: mark.parent,
+                child: Some(bag.code.clone()),
+                bill: None,
+                reason: None,
+                audit_id: None,
+                import_id: Some(mark.import_id),
+            },
+        ));
+    }
+
     entries.sort_by_key(|(id, e)| std::cmp::Reverse((e.at, *id)));
     // The creation is the oldest entry: it fits when everything else does.
     let truncated = entries.len() >= limit as usize;
@@ -576,7 +605,11 @@ pub async fn history(db: &Db, viewer: &User, raw_code: &str, limit: u32) -> Resu
     if !truncated {
         items.push(BagHistoryEntry {
             at: bag.created_at.time(),
-            action: "created".into(),
+            action: if made_by_import.is_some() {
+                "imported".into()
+            } else {
+                "created".into()
+            },
             by: None,
             station: None,
             parent: None,
@@ -584,6 +617,7 @@ pub async fn history(db: &Db, viewer: &User, raw_code: &str, limit: u32) -> Resu
             bill: None,
             reason: None,
             audit_id: None,
+            import_id: made_by_import,
         });
     }
     Ok(BagHistory {

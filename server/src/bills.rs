@@ -141,7 +141,7 @@ async fn find_open(tx: &mut Tx, raw_code: &str) -> Result<BillRow> {
     Ok(bill)
 }
 
-fn clean_text(field: &str, value: Option<&str>) -> Result<Option<String>> {
+pub fn clean_text(field: &str, value: Option<&str>) -> Result<Option<String>> {
     let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };

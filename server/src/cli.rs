@@ -57,6 +57,11 @@ enum Command {
     },
     /// Export bags, bills, links, audit, activity (CSV or XLSX) or epcis (JSON-LD) to a file.
     Export(ExportArgs),
+    /// Import a sheet (CSV, XLSX or XLSM). Exit code 0: every row went in (or
+    /// would, with --dry-run); 1: some rows were refused (see the result file);
+    /// 2: the file could not be imported at all (unreadable, too large, wrong
+    /// columns, no database).
+    Import(ImportArgs),
 }
 
 #[derive(clap::Args)]
@@ -153,6 +158,24 @@ async fn export_to_file(db: &Db, settings: &Settings, args: &ExportArgs) -> anyh
     export::record(db, &system_actor(), kind, format, &filter, now).await?;
     let out = export::file_out(&args.out)?;
     Ok(export::run(db, settings, request, &filter, now, out).await?)
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// The file to import.
+    file: PathBuf,
+    /// The layout: bags, bills, child-parent or parent-bill.
+    #[arg(long)]
+    kind: String,
+    /// Only show what would happen; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Apply nothing if any row is refused.
+    #[arg(long)]
+    all_or_nothing: bool,
+    /// The admin the import is recorded under (default: the command line).
+    #[arg(long = "as")]
+    as_user: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -388,8 +411,118 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
+        Command::Import(args) => {
+            let code = import_file(&cli, args)
+                .await
+                .map_err(|e| anyhow::Error::new(Exit(2)).context(format!("{e:#}")))?;
+            if code != 0 {
+                return Err(Exit(code).into());
+            }
+        }
     }
     Ok(())
+}
+
+/// The exit code a command ends with when it is not 1.
+#[derive(Debug, thiserror::Error)]
+#[error("exit code {0}")]
+struct Exit(u8);
+
+/// `traitortrack import`: answers 0 when every row went in, 1 when rows were refused.
+async fn import_file(cli: &Cli, args: &ImportArgs) -> anyhow::Result<u8> {
+    use crate::import::{self, Layout, Live, Request};
+    use std::io::IsTerminal;
+    use std::sync::atomic::Ordering;
+
+    let Some(layout) = Layout::parse(&args.kind) else {
+        bail!(
+            "--kind must be bags, bills, child-parent or parent-bill, not {:?}",
+            args.kind
+        );
+    };
+    let settings = settings(cli, None)?;
+    let db = open(&settings).await?;
+    let user = match &args.as_user {
+        Some(name) => {
+            let name = users::normalize_username(name)?;
+            Some(
+                users::find_by_username(db.reader(), &name)
+                    .await?
+                    .with_context(|| format!("there is no user {name}"))?,
+            )
+        }
+        None => None,
+    };
+    let actor = match &user {
+        Some(u) => system_actor().as_user(u.id, &u.username),
+        None => system_actor(),
+    };
+    let file_name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| args.file.display().to_string());
+    let req = Request {
+        layout,
+        file: &args.file,
+        file_name: &file_name,
+        dry_run: args.dry_run,
+        all_or_nothing: args.all_or_nothing,
+    };
+    let prepared = import::prepare(&db, &settings, user.as_ref(), &actor, req, now())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let id = prepared.id;
+    let live = std::sync::Arc::new(Live::default());
+    let shown = live.clone();
+    let terminal = std::io::stderr().is_terminal();
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let done = shown.rows_done.load(Ordering::Relaxed);
+            let total = shown.total_rows.load(Ordering::Relaxed).max(done).max(1);
+            let line = format!(
+                "import {id}: {done} of {total} rows ({}%), {:.0} rows/s",
+                done * 100 / total,
+                shown.rows_per_sec()
+            );
+            if terminal {
+                eprint!("\r{line}   ");
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    });
+    let ran = import::execute(&db, &settings, prepared, live).await;
+    ticker.abort();
+    if terminal {
+        eprintln!();
+    }
+    let summary = ran.map_err(|e| anyhow::anyhow!("{e}"))?;
+    db.close().await;
+    let c = summary.counts;
+    println!(
+        "Import {} of {} ({}{}): {}.",
+        summary.id,
+        summary.file_name,
+        summary.kind.as_str(),
+        if summary.dry_run {
+            ", preview: nothing was changed"
+        } else {
+            ""
+        },
+        summary.state
+    );
+    println!(
+        "{} rows: {} created, {} linked, {} already there, {} refused ({:.0} rows/s).",
+        summary.rows, c.created, c.linked, c.already_there, c.refused, summary.rows_per_sec
+    );
+    for p in &summary.problems {
+        println!("  {} row {}: {} ({})", p.sheet, p.row, p.message, p.reason);
+    }
+    let (csv, xlsx) = import::report::paths(&settings.import_dir, summary.id);
+    println!("Result files: {} and {}", xlsx.display(), csv.display());
+    Ok(if c.refused > 0 { 1 } else { 0 })
 }
 
 /// Runs the command line with the process's arguments; the binary's whole `main`.
@@ -420,9 +553,17 @@ where
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<Exit>() {
+            Some(Exit(code)) => {
+                if e.chain().count() > 1 {
+                    eprintln!("error: {e}");
+                }
+                std::process::ExitCode::from(*code)
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -63,6 +63,10 @@ pub struct Config {
     pub smtp_from: String,
     /// When the day's summary is mailed, in the warehouse's time (`HH:MM`).
     pub summary_mail_at: String,
+    /// The largest file an import takes, in bytes.
+    pub import_max_bytes: u64,
+    /// Where uploads wait and imports' result files are kept.
+    pub import_dir: PathBuf,
 }
 
 impl Default for Config {
@@ -93,6 +97,8 @@ impl Default for Config {
             smtp_password: None,
             smtp_from: "TraitorTrack <traitortrack@localhost>".into(),
             summary_mail_at: "20:00".into(),
+            import_max_bytes: 64 * 1024 * 1024,
+            import_dir: PathBuf::from("traitortrack-data/imports"),
         }
     }
 }
@@ -130,6 +136,8 @@ pub struct Settings {
     pub smtp: Option<crate::mail::Smtp>,
     /// When the day's summary is mailed, in the warehouse's time.
     pub summary_mail_at: time::Time,
+    pub import_max_bytes: u64,
+    pub import_dir: PathBuf,
 }
 
 /// Where built-in HTTPS finds its certificate and key.
@@ -211,6 +219,8 @@ impl Config {
                 }
                 "SMTP_FROM" => self.smtp_from = value.clone(),
                 "SUMMARY_MAIL_AT" => self.summary_mail_at = value.clone(),
+                "IMPORT_MAX_BYTES" => self.import_max_bytes = num(key, value)?,
+                "IMPORT_DIR" => self.import_dir = PathBuf::from(value),
                 "CHILD_PATTERN" => self.formats.child_pattern = value.clone(),
                 // Read by the command line, not settings of the server itself.
                 "PASSWORD" | "CONFIG" | "LOG" | "TEST_DATABASE_URL" => {}
@@ -306,6 +316,14 @@ impl Config {
                 ))
             }
         };
+        if !(1024..=4 * 1024 * 1024 * 1024).contains(&self.import_max_bytes) {
+            return Err(bad(
+                "import_max_bytes must be between 1024 (1 KB) and 4294967296 (4 GB)",
+            ));
+        }
+        if self.import_dir.as_os_str().is_empty() {
+            return Err(bad("import_dir must name a folder"));
+        }
         let fmt = time::macros::format_description!("[offset_hour sign:mandatory]:[offset_minute]");
         let utc_offset = UtcOffset::parse(self.utc_offset.trim(), &fmt).map_err(|_| {
             bad(format!(
@@ -344,6 +362,8 @@ impl Config {
             tls,
             smtp,
             summary_mail_at,
+            import_max_bytes: self.import_max_bytes,
+            import_dir: self.import_dir.clone(),
         })
     }
 

@@ -17,6 +17,7 @@ pub mod events;
 pub mod export;
 pub mod health;
 pub mod housekeeping;
+pub mod import;
 pub mod linking;
 pub mod login;
 pub mod mail;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub clock: Clock,
     /// This process's request metrics (the health page's figures).
     pub metrics: Arc<metrics::Metrics>,
+    /// Imports running in this process, for their progress.
+    pub imports: import::Running,
 }
 
 impl AppState {
@@ -54,6 +57,7 @@ impl AppState {
             settings: Arc::new(settings),
             clock: Clock::default(),
             metrics: Arc::new(metrics::Metrics::new()),
+            imports: import::Running::default(),
         }
     }
 

@@ -128,6 +128,11 @@ const MATRIX: &[(&str, &str, May)] = &[
     // As bags.csv (see `concrete`); bills.csv is for billers too (tests/exports.rs).
     ("GET", "/api/v1/exports/{file}", May::AdminOnly),
     ("GET", "/api/v1/health/details", May::AdminOnly),
+    ("POST", "/api/v1/imports", May::AdminOnly),
+    ("GET", "/api/v1/imports", May::AdminOnly),
+    ("GET", "/api/v1/imports/{id}", May::AdminOnly),
+    ("GET", "/api/v1/imports/{id}/result.xlsx", May::AdminOnly),
+    ("GET", "/api/v1/imports/{id}/result.csv", May::AdminOnly),
     ("GET", "/console", May::Anyone),
     ("GET", "/console/", May::ConsoleUser),
     ("GET", "/console/login", May::Anyone),

@@ -11,6 +11,7 @@ mod events;
 mod exports;
 pub mod extract;
 mod health;
+mod imports;
 mod notifications;
 mod openapi;
 mod promotions;
@@ -522,6 +523,41 @@ fn routes() -> Routes {
         User,
         "Seal and check the audit log's hash chain (admin)",
         audit::verify,
+    )
+    .add(
+        POST,
+        "/api/v1/imports",
+        User,
+        "Import a sheet (admin): the file is the body; kind=bags|bills|child-parent|parent-bill, dry_run, all_or_nothing, file_name, wait",
+        imports::create,
+    )
+    .add(
+        GET,
+        "/api/v1/imports",
+        User,
+        "Imports, newest first, with their counts (admin)",
+        imports::list,
+    )
+    .add(
+        GET,
+        "/api/v1/imports/{id}",
+        User,
+        "One import: state, rows done of total, rows/s, counts, first problems (admin)",
+        imports::get,
+    )
+    .add(
+        GET,
+        "/api/v1/imports/{id}/result.xlsx",
+        User,
+        "An import's result file as XLSX: a summary sheet and one row per input row (the admin who ran it)",
+        imports::result_xlsx,
+    )
+    .add(
+        GET,
+        "/api/v1/imports/{id}/result.csv",
+        User,
+        "An import's result file as CSV: one row per input row (the admin who ran it)",
+        imports::result_csv,
     )
     .add(
         GET,

@@ -437,6 +437,21 @@ fn history_line(e: BagHistoryEntry, code: &str, state: &AppState) -> HistoryLine
             None,
             "",
         ),
+        "imported" => (
+            "created",
+            format!("Bag created by import #{}", e.import_id.unwrap_or_default()),
+            None,
+            "",
+        ),
+        "imported_link" => (
+            "link",
+            format!(
+                "Put in parent bag by import #{}",
+                e.import_id.unwrap_or_default()
+            ),
+            bag_target,
+            "",
+        ),
         "link" if is_child => ("link", "Put in parent bag".into(), bag_target, ""),
         "link" => ("link", "Child bag".into(), bag_target, "put in"),
         "unlink" if is_child => (

@@ -1,0 +1,908 @@
+//! Applying planned operations to the database, a batch at a time, with the
+//! same rules as scans (see `linking.rs` and `bills.rs`): formats, one parent
+//! per child, the capacity cap, one bill per parent, a full or closed bill.
+//!
+//! A batch reads the state of every code it names in a few set-based
+//! queries (locking the rows on PostgreSQL, in code order, so scans of those
+//! bags wait for the batch), decides every row's outcome in memory in file
+//! order, then writes with set-based statements whose guards are the same as
+//! the scan's (`child_count + n <= capacity`, `bill_id IS NULL`, the unique
+//! child in `links`). A guard that does not hold means a scan got in between:
+//! the batch goes back to its savepoint and runs again on fresh state.
+
+use std::collections::{BTreeSet, HashMap};
+
+use traitortrack_protocol::{BagKind, BillStatus, CodeKind, Formats};
+
+use super::plan::{NewBill, Op, Reason, RowRef};
+use super::{Outcome, RowOutcome};
+use crate::bills::open_status;
+use crate::counters;
+use crate::db::{On, Ts, Tx};
+use crate::error::{Error, Result};
+use crate::on;
+
+/// What a batch needs besides its operations.
+pub struct Context<'a> {
+    pub formats: &'a Formats,
+    pub import_id: i64,
+    pub user_id: Option<i64>,
+}
+
+/// Values bound per statement. SQLite finds each bound value's placeholder by
+/// a scan of the statement's placeholders, so its cost grows with the square
+/// of their number: there, statements stay small (they cost little in-process).
+fn binds_per_statement(tx: &mut Tx) -> usize {
+    match tx.conn() {
+        On::Pg(_) => 6_000,
+        On::Sqlite(_) => 240,
+    }
+}
+/// Attempts of a batch that met a change made by someone else meanwhile.
+const ATTEMPTS: u32 = 5;
+
+enum Fail {
+    /// Someone changed a row between the read and the write: run the batch again.
+    Changed,
+    Error(Error),
+}
+
+impl<E: Into<Error>> From<E> for Fail {
+    fn from(e: E) -> Fail {
+        Fail::Error(e.into())
+    }
+}
+
+/// Applies one batch inside the caller's transaction; answers each row's outcome in row order.
+pub async fn apply(tx: &mut Tx, ctx: &Context<'_>, ops: &[Op], now: Ts) -> Result<Vec<RowOutcome>> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        tx.savepoint().await?;
+        match apply_once(tx, ctx, ops, now).await {
+            Ok(mut outcomes) => {
+                tx.release().await?;
+                outcomes.sort_by_key(|o| (o.at.sheet_index, o.at.number));
+                return Ok(outcomes);
+            }
+            Err(fail) => {
+                tx.rollback_to_savepoint().await?;
+                let again = match &fail {
+                    Fail::Changed => true,
+                    Fail::Error(Error::Db(e)) => crate::db::is_transient(e),
+                    Fail::Error(_) => false,
+                };
+                if !again || attempt >= ATTEMPTS {
+                    return Err(match fail {
+                        Fail::Changed => Error::conflict(
+                            "import_busy",
+                            "The bags of this file kept changing while it was imported (scans at the same time). Run the import again.",
+                        ),
+                        Fail::Error(e) => e,
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Bag {
+    id: i64,
+    kind: BagKind,
+    capacity: Option<i32>,
+    count: i32,
+    start_count: i32,
+    parent: Option<String>,
+    bill: Option<String>,
+    area: Option<String>,
+    new: bool,
+}
+
+#[derive(Debug)]
+struct Bill {
+    id: i64,
+    status: BillStatus,
+    start_status: Option<BillStatus>,
+    capacity: i32,
+    count: i32,
+    start_count: i32,
+    new: Option<NewBill>,
+}
+
+/// A value bound to a statement.
+enum Val {
+    Int(i64),
+    Text(String),
+    OptText(Option<String>),
+    OptInt(Option<i64>),
+}
+
+/// `(…), (…)` with `cols` placeholders a row, numbered from `first`, and
+/// `tail` (values shared by every row, such as `$1`) at the end of each;
+/// `casts` gives a column's SQL type where the database cannot infer it.
+fn values(rows: usize, cols: usize, first: usize, casts: &[&str], tail: &str) -> String {
+    let mut sql = String::with_capacity(rows * cols * 8);
+    let mut n = first;
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            match casts.get(c) {
+                Some(t) if !t.is_empty() => sql.push_str(&format!("CAST(${n} AS {t})")),
+                _ => sql.push_str(&format!("${n}")),
+            }
+            n += 1;
+        }
+        sql.push_str(tail);
+        sql.push(')');
+    }
+    sql
+}
+
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+macro_rules! bind_all {
+    ($q:expr, $vals:expr) => {{
+        let mut q = $q;
+        for v in $vals {
+            q = match v {
+                Val::Int(x) => q.bind(x),
+                Val::Text(x) => q.bind(x),
+                Val::OptText(x) => q.bind(x),
+                Val::OptInt(x) => q.bind(x),
+            };
+        }
+        q
+    }};
+}
+
+async fn execute(tx: &mut Tx, sql: &str, now: Option<Ts>, vals: Vec<Val>) -> Result<u64> {
+    let done = on!(tx.conn(), |c| {
+        let mut q = sqlx::query(sql);
+        if let Some(now) = now {
+            q = q.bind(now);
+        }
+        bind_all!(q, vals)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(done)
+}
+
+async fn ids_of(tx: &mut Tx, sql: &str, now: Ts, vals: Vec<Val>) -> Result<Vec<(i64, String)>> {
+    let rows = on!(tx.conn(), |c| {
+        let q = sqlx::query_as::<_, (i64, String)>(sql).bind(now);
+        bind_all!(q, vals).fetch_all(c).await
+    })?;
+    Ok(rows)
+}
+
+fn lock_clause(tx: &mut Tx) -> &'static str {
+    match tx.conn() {
+        On::Pg(_) => " FOR UPDATE",
+        On::Sqlite(_) => "",
+    }
+}
+
+type BagRead = (
+    i64,
+    String,
+    String,
+    Option<i32>,
+    i32,
+    Option<i64>,
+    Option<String>,
+);
+type BillRead = (i64, String, String, i32, i32);
+
+async fn read_bags(tx: &mut Tx, codes: &BTreeSet<String>) -> Result<HashMap<String, Bag>> {
+    let mut bags = HashMap::with_capacity(codes.len());
+    let lock = lock_clause(tx);
+    let per = binds_per_statement(tx);
+    let codes: Vec<&String> = codes.iter().collect();
+    for chunk in codes.chunks(per) {
+        let sql = format!(
+            "SELECT id, code, kind, capacity, child_count, bill_id, dispatch_area FROM bags
+             WHERE code IN ({}) ORDER BY code{lock}",
+            placeholders(chunk.len())
+        );
+        let rows: Vec<BagRead> = on!(tx.conn(), |c| {
+            let mut q = sqlx::query_as(&sql);
+            for code in chunk {
+                q = q.bind(code.as_str());
+            }
+            q.fetch_all(c).await
+        })?;
+        for (id, code, kind, capacity, count, bill_id, area) in rows {
+            let kind = BagKind::parse(&kind)
+                .ok_or_else(|| Error::Internal(format!("bag {code} has an unknown kind")))?;
+            bags.insert(
+                code,
+                Bag {
+                    id,
+                    kind,
+                    capacity,
+                    count,
+                    start_count: count,
+                    parent: None,
+                    // The bill's id for now; replaced by its code below.
+                    bill: bill_id.map(|b| b.to_string()),
+                    area,
+                    new: false,
+                },
+            );
+        }
+    }
+    // Where the children are now.
+    let children: Vec<(i64, String)> = bags
+        .iter()
+        .filter(|(_, b)| b.kind == BagKind::Child)
+        .map(|(code, b)| (b.id, code.clone()))
+        .collect();
+    let by_id: HashMap<i64, String> = children.iter().cloned().collect();
+    for chunk in children.chunks(per) {
+        let sql = format!(
+            "SELECT l.child_id, p.code FROM links l JOIN bags p ON p.id = l.parent_id
+             WHERE l.child_id IN ({})",
+            placeholders(chunk.len())
+        );
+        let rows: Vec<(i64, String)> = on!(tx.conn(), |c| {
+            let mut q = sqlx::query_as(&sql);
+            for (id, _) in chunk {
+                q = q.bind(*id);
+            }
+            q.fetch_all(c).await
+        })?;
+        for (child_id, parent) in rows {
+            if let Some(bag) = by_id.get(&child_id).and_then(|code| bags.get_mut(code)) {
+                bag.parent = Some(parent);
+            }
+        }
+    }
+    Ok(bags)
+}
+
+async fn read_bills(
+    tx: &mut Tx,
+    codes: &BTreeSet<String>,
+    ids: &BTreeSet<i64>,
+) -> Result<(HashMap<String, Bill>, HashMap<i64, String>)> {
+    let lock = lock_clause(tx);
+    let per = binds_per_statement(tx);
+    let mut rows: Vec<BillRead> = Vec::new();
+    let codes: Vec<&String> = codes.iter().collect();
+    for chunk in codes.chunks(per) {
+        let sql = format!(
+            "SELECT id, code, status, capacity, parent_count FROM bills
+             WHERE code IN ({}) ORDER BY code{lock}",
+            placeholders(chunk.len())
+        );
+        let got: Vec<BillRead> = on!(tx.conn(), |c| {
+            let mut q = sqlx::query_as(&sql);
+            for code in chunk {
+                q = q.bind(code.as_str());
+            }
+            q.fetch_all(c).await
+        })?;
+        rows.extend(got);
+    }
+    let ids: Vec<i64> = ids.iter().copied().collect();
+    for chunk in ids.chunks(per) {
+        let sql = format!(
+            "SELECT id, code, status, capacity, parent_count FROM bills WHERE id IN ({}) ORDER BY code{lock}",
+            placeholders(chunk.len())
+        );
+        let got: Vec<BillRead> = on!(tx.conn(), |c| {
+            let mut q = sqlx::query_as(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.fetch_all(c).await
+        })?;
+        rows.extend(got);
+    }
+    let mut bills = HashMap::new();
+    let mut codes_by_id = HashMap::new();
+    for (id, code, status, capacity, count) in rows {
+        let status = BillStatus::parse(&status)
+            .ok_or_else(|| Error::Internal(format!("bill {code} has an unknown status")))?;
+        codes_by_id.insert(id, code.clone());
+        bills.insert(
+            code,
+            Bill {
+                id,
+                status,
+                start_status: Some(status),
+                capacity,
+                count,
+                start_count: count,
+                new: None,
+            },
+        );
+    }
+    Ok((bills, codes_by_id))
+}
+
+fn outcome(at: &RowRef, code: &str, outcome: Outcome, message: String) -> RowOutcome {
+    RowOutcome {
+        at: at.clone(),
+        code: code.to_string(),
+        outcome,
+        reason: None,
+        message,
+    }
+}
+
+fn refused(at: &RowRef, code: &str, reason: &'static str, message: String) -> RowOutcome {
+    RowOutcome {
+        at: at.clone(),
+        code: code.to_string(),
+        outcome: Outcome::Refused,
+        reason: Some(reason),
+        message,
+    }
+}
+
+fn from_reason(at: &RowRef, code: &str, reason: &Reason) -> RowOutcome {
+    refused(at, code, reason.code, reason.message.clone())
+}
+
+/// The decisions of one batch: outcomes and what to write.
+#[derive(Default)]
+struct Decided {
+    outcomes: Vec<RowOutcome>,
+    /// New bags in the order they were met.
+    new_bags: Vec<String>,
+    new_bills: Vec<String>,
+    links: Vec<(String, String)>,
+    on_bills: Vec<(String, String)>,
+}
+
+fn decide(
+    ops: &[Op],
+    formats: &Formats,
+    bags: &mut HashMap<String, Bag>,
+    bills: &mut HashMap<String, Bill>,
+) -> Decided {
+    let mut d = Decided::default();
+    for op in ops {
+        let o = match op {
+            Op::Refuse { at, code, reason } => from_reason(at, code, reason),
+            Op::Bag { at, code, kind } => match bags.get(code) {
+                Some(b) if b.kind == *kind => outcome(
+                    at,
+                    code,
+                    Outcome::AlreadyThere,
+                    format!("{code} is already there."),
+                ),
+                Some(_) => wrong_kind(at, code, *kind),
+                None => match new_bag(formats, code, *kind, None) {
+                    Ok(bag) => {
+                        bags.insert(code.clone(), bag);
+                        d.new_bags.push(code.clone());
+                        outcome(
+                            at,
+                            code,
+                            Outcome::Created,
+                            format!("Created the {} bag {code}.", kind.as_str()),
+                        )
+                    }
+                    Err(reason) => from_reason(at, code, &reason),
+                },
+            },
+            Op::Link { at, child, parent } => link(at, child, parent, formats, bags, bills, &mut d),
+            Op::Bill { at, bill } => {
+                let code = &bill.code;
+                if bills.contains_key(code) {
+                    outcome(
+                        at,
+                        code,
+                        Outcome::AlreadyThere,
+                        format!("Bill {code} is already there."),
+                    )
+                } else {
+                    bills.insert(
+                        code.clone(),
+                        Bill {
+                            id: 0,
+                            status: BillStatus::New,
+                            start_status: None,
+                            capacity: bill.capacity,
+                            count: 0,
+                            start_count: 0,
+                            new: Some(bill.clone()),
+                        },
+                    );
+                    d.new_bills.push(code.clone());
+                    outcome(
+                        at,
+                        code,
+                        Outcome::Created,
+                        format!("Created bill {code} for {} parent bags.", bill.capacity),
+                    )
+                }
+            }
+            Op::BillRow { at, code } => match bills.get(code) {
+                None => refused(
+                    at,
+                    code,
+                    "bill_not_found",
+                    format!("There is no bill {code}. Import the bills first."),
+                ),
+                Some(b) if b.status == BillStatus::Closed => {
+                    refused(at, code, "bill_closed", format!("Bill {code} is closed."))
+                }
+                Some(b) => outcome(
+                    at,
+                    code,
+                    Outcome::AlreadyThere,
+                    format!("Bill {code}: {} of {} parent bags.", b.count, b.capacity),
+                ),
+            },
+            Op::OnBill { at, parent, bill } => on_bill(at, parent, bill, bags, bills, &mut d),
+        };
+        d.outcomes.push(o);
+    }
+    d
+}
+
+fn wrong_kind(at: &RowRef, code: &str, wanted: BagKind) -> RowOutcome {
+    match wanted {
+        BagKind::Parent => refused(
+            at,
+            code,
+            "not_a_parent",
+            format!("{code} is a child bag, not a parent bag."),
+        ),
+        BagKind::Child => refused(
+            at,
+            code,
+            "child_is_parent",
+            format!("{code} is a parent bag, not a child bag."),
+        ),
+    }
+}
+
+fn new_bag(
+    formats: &Formats,
+    code: &str,
+    kind: BagKind,
+    area: Option<String>,
+) -> Result<Bag, Reason> {
+    let capacity = match (kind, formats.classify(code)) {
+        (BagKind::Parent, CodeKind::Parent { capacity }) => Some(capacity as i32),
+        (BagKind::Child, CodeKind::Child) => None,
+        _ => {
+            return Err(Reason::new(
+                "bad_format",
+                format!("{code} is not a {} bag code.", kind.as_str()),
+            ))
+        }
+    };
+    Ok(Bag {
+        id: 0,
+        kind,
+        capacity,
+        count: 0,
+        start_count: 0,
+        parent: None,
+        bill: None,
+        area,
+        new: true,
+    })
+}
+
+fn link(
+    at: &RowRef,
+    child: &str,
+    parent: &str,
+    formats: &Formats,
+    bags: &mut HashMap<String, Bag>,
+    bills: &HashMap<String, Bill>,
+    d: &mut Decided,
+) -> RowOutcome {
+    match bags.get(parent) {
+        Some(p) if p.kind != BagKind::Parent => {
+            return refused(
+                at,
+                child,
+                "not_a_parent",
+                format!("{parent} is a child bag, not a parent bag."),
+            )
+        }
+        Some(p) => {
+            if let Some(bill) = &p.bill {
+                if bills
+                    .get(bill)
+                    .is_some_and(|b| b.status == BillStatus::Closed)
+                {
+                    return refused(
+                        at,
+                        child,
+                        "bill_closed",
+                        format!("{parent} is on bill {bill}, which is closed."),
+                    );
+                }
+            }
+        }
+        None => match new_bag(formats, parent, BagKind::Parent, None) {
+            Ok(bag) => {
+                bags.insert(parent.to_string(), bag);
+                d.new_bags.push(parent.to_string());
+            }
+            Err(reason) => return from_reason(at, child, &reason),
+        },
+    }
+    let (count, capacity, area) = match bags.get(parent) {
+        Some(p) => (p.count, p.capacity.unwrap_or(0), p.area.clone()),
+        None => return refused(at, child, "internal", "The parent went missing.".into()),
+    };
+    match bags.get(child) {
+        Some(c) if c.kind != BagKind::Child => return wrong_kind(at, child, BagKind::Child),
+        Some(c) => match &c.parent {
+            Some(p) if p == parent => {
+                return outcome(
+                    at,
+                    child,
+                    Outcome::AlreadyThere,
+                    format!("{child} is already in {parent}."),
+                )
+            }
+            Some(other) => {
+                return refused(
+                    at,
+                    child,
+                    "child_in_other_parent",
+                    format!("{child} is already in {other}."),
+                )
+            }
+            None => {}
+        },
+        None => {}
+    }
+    if count >= capacity {
+        return refused(
+            at,
+            child,
+            "parent_full",
+            format!("{parent} is full: {capacity} of {capacity}"),
+        );
+    }
+    if !bags.contains_key(child) {
+        match new_bag(formats, child, BagKind::Child, area) {
+            Ok(bag) => {
+                bags.insert(child.to_string(), bag);
+                d.new_bags.push(child.to_string());
+            }
+            Err(reason) => return from_reason(at, child, &reason),
+        }
+    }
+    if let Some(c) = bags.get_mut(child) {
+        c.parent = Some(parent.to_string());
+    }
+    if let Some(p) = bags.get_mut(parent) {
+        p.count += 1;
+    }
+    d.links.push((parent.to_string(), child.to_string()));
+    outcome(at, child, Outcome::Linked, format!("Put in {parent}."))
+}
+
+fn on_bill(
+    at: &RowRef,
+    parent: &str,
+    bill: &str,
+    bags: &mut HashMap<String, Bag>,
+    bills: &mut HashMap<String, Bill>,
+    d: &mut Decided,
+) -> RowOutcome {
+    let Some(b) = bills.get(bill) else {
+        return refused(
+            at,
+            parent,
+            "bill_not_found",
+            format!("There is no bill {bill}. Import the bills first."),
+        );
+    };
+    if b.status == BillStatus::Closed {
+        return refused(at, parent, "bill_closed", format!("Bill {bill} is closed."));
+    }
+    let Some(p) = bags.get(parent) else {
+        return refused(
+            at,
+            parent,
+            "unknown_parent",
+            format!("There is no bag {parent}. Fill it with child bags first."),
+        );
+    };
+    if p.kind != BagKind::Parent {
+        return wrong_kind(at, parent, BagKind::Parent);
+    }
+    match &p.bill {
+        Some(on) if on == bill => {
+            return outcome(
+                at,
+                parent,
+                Outcome::AlreadyThere,
+                format!("{parent} is already on bill {bill}."),
+            )
+        }
+        Some(other) => {
+            return refused(
+                at,
+                parent,
+                "parent_on_other_bill",
+                format!("{parent} is already on bill {other}."),
+            )
+        }
+        None => {}
+    }
+    if b.count >= b.capacity {
+        let cap = b.capacity;
+        return refused(
+            at,
+            parent,
+            "bill_full",
+            format!("Bill {bill} is full: {cap} of {cap}"),
+        );
+    }
+    if let Some(b) = bills.get_mut(bill) {
+        b.count += 1;
+        b.status = open_status(b.count, b.capacity);
+    }
+    if let Some(p) = bags.get_mut(parent) {
+        p.bill = Some(bill.to_string());
+    }
+    d.on_bills.push((parent.to_string(), bill.to_string()));
+    outcome(at, parent, Outcome::Linked, format!("Put on bill {bill}."))
+}
+
+async fn apply_once(
+    tx: &mut Tx,
+    ctx: &Context<'_>,
+    ops: &[Op],
+    now: Ts,
+) -> std::result::Result<Vec<RowOutcome>, Fail> {
+    let mut bag_codes = BTreeSet::new();
+    let mut bill_codes = BTreeSet::new();
+    for op in ops {
+        match op {
+            Op::Refuse { .. } => {}
+            Op::Bag { code, .. } => {
+                bag_codes.insert(code.clone());
+            }
+            Op::Link { child, parent, .. } => {
+                bag_codes.insert(child.clone());
+                bag_codes.insert(parent.clone());
+            }
+            Op::Bill { bill, .. } => {
+                bill_codes.insert(bill.code.clone());
+            }
+            Op::BillRow { code, .. } => {
+                bill_codes.insert(code.clone());
+            }
+            Op::OnBill { parent, bill, .. } => {
+                bag_codes.insert(parent.clone());
+                bill_codes.insert(bill.clone());
+            }
+        }
+    }
+    let mut bags = read_bags(tx, &bag_codes).await?;
+    let bill_ids: BTreeSet<i64> = bags
+        .values()
+        .filter_map(|b| b.bill.as_ref().and_then(|id| id.parse().ok()))
+        .collect();
+    let (mut bills, bill_codes_by_id) = read_bills(tx, &bill_codes, &bill_ids).await?;
+    for bag in bags.values_mut() {
+        if let Some(id) = bag.bill.as_ref().and_then(|id| id.parse::<i64>().ok()) {
+            bag.bill = bill_codes_by_id.get(&id).cloned();
+        }
+    }
+
+    let d = decide(ops, ctx.formats, &mut bags, &mut bills);
+    let per = binds_per_statement(tx);
+
+    // New bags, with their final child counts.
+    for chunk in d.new_bags.chunks(per / 6) {
+        let sql = format!(
+            "INSERT INTO bags (code, kind, capacity, child_count, dispatch_area, import_id, created_at, updated_at)
+             VALUES {} ON CONFLICT (code) DO NOTHING RETURNING id, code",
+            values(chunk.len(), 6, 2, &[], ", $1, $1")
+        );
+        let mut vals = Vec::with_capacity(chunk.len() * 6);
+        for code in chunk {
+            let bag = bags.get(code).ok_or(Fail::Changed)?;
+            vals.push(Val::Text(code.clone()));
+            vals.push(Val::Text(bag.kind.as_str().to_string()));
+            vals.push(Val::OptInt(bag.capacity.map(i64::from)));
+            vals.push(Val::Int(i64::from(bag.count)));
+            vals.push(Val::OptText(bag.area.clone()));
+            vals.push(Val::Int(ctx.import_id));
+        }
+        let made = ids_of(tx, &sql, now, vals).await?;
+        if made.len() != chunk.len() {
+            return Err(Fail::Changed);
+        }
+        for (id, code) in made {
+            if let Some(bag) = bags.get_mut(&code) {
+                bag.id = id;
+            }
+        }
+    }
+    for code in &d.new_bags {
+        if let Some(bag) = bags.get(code) {
+            match bag.kind {
+                BagKind::Parent => tx.deltas.add(counters::PARENTS, 1),
+                BagKind::Child => tx.deltas.add(counters::CHILDREN, 1),
+            }
+        }
+    }
+
+    // New bills.
+    for chunk in d.new_bills.chunks(per / 8) {
+        let sql = format!(
+            "INSERT INTO bills (code, status, capacity, parent_count, destination, vehicle_number, description, created_by, created_at, updated_at)
+             VALUES {} ON CONFLICT (code) DO NOTHING RETURNING id, code",
+            values(chunk.len(), 8, 2, &[], ", $1, $1")
+        );
+        let mut vals = Vec::with_capacity(chunk.len() * 8);
+        for code in chunk {
+            let bill = bills.get(code).ok_or(Fail::Changed)?;
+            let new = bill.new.clone().ok_or(Fail::Changed)?;
+            vals.push(Val::Text(code.clone()));
+            vals.push(Val::Text(bill.status.as_str().to_string()));
+            vals.push(Val::Int(i64::from(bill.capacity)));
+            vals.push(Val::Int(i64::from(bill.count)));
+            vals.push(Val::OptText(new.destination));
+            vals.push(Val::OptText(new.vehicle_number));
+            vals.push(Val::OptText(new.description));
+            vals.push(Val::OptInt(ctx.user_id));
+        }
+        let made = ids_of(tx, &sql, now, vals).await?;
+        if made.len() != chunk.len() {
+            return Err(Fail::Changed);
+        }
+        for (id, code) in made {
+            if let Some(bill) = bills.get_mut(&code) {
+                bill.id = id;
+            }
+        }
+    }
+
+    // Existing parents that got children.
+    let grown: Vec<(i64, i32, i32, i32)> = bags
+        .values()
+        .filter(|b| !b.new && b.count != b.start_count)
+        .map(|b| {
+            (
+                b.id,
+                b.count - b.start_count,
+                b.start_count,
+                b.capacity.unwrap_or(0),
+            )
+        })
+        .collect();
+    for chunk in grown.chunks(per / 2) {
+        let sql = format!(
+            "UPDATE bags SET child_count = bags.child_count + v.column2, updated_at = $1
+             FROM (VALUES {}) AS v
+             WHERE bags.id = v.column1 AND bags.child_count + v.column2 <= bags.capacity",
+            values(chunk.len(), 2, 2, &["BIGINT", "INTEGER"], "")
+        );
+        let vals = chunk
+            .iter()
+            .flat_map(|(id, by, _, _)| [Val::Int(*id), Val::Int(i64::from(*by))])
+            .collect();
+        if execute(tx, &sql, Some(now), vals).await? != chunk.len() as u64 {
+            return Err(Fail::Changed);
+        }
+    }
+    let completed = bags
+        .values()
+        .filter(|b| {
+            b.kind == BagKind::Parent
+                && b.count != b.start_count
+                && b.capacity
+                    .is_some_and(|c| b.count >= c && (b.new || b.start_count < c))
+        })
+        .count();
+    tx.deltas.add(counters::COMPLETE_PARENTS, completed as i64);
+
+    // Links.
+    for chunk in d.links.chunks(per / 4) {
+        let sql = format!(
+            "INSERT INTO links (parent_id, child_id, user_id, import_id, linked_at)
+             VALUES {} ON CONFLICT (child_id) DO NOTHING",
+            values(chunk.len(), 4, 2, &[], ", $1")
+        );
+        let mut vals = Vec::with_capacity(chunk.len() * 4);
+        for (parent, child) in chunk {
+            let p = bags.get(parent).map(|b| b.id).ok_or(Fail::Changed)?;
+            let c = bags.get(child).map(|b| b.id).ok_or(Fail::Changed)?;
+            vals.push(Val::Int(p));
+            vals.push(Val::Int(c));
+            vals.push(Val::OptInt(ctx.user_id));
+            vals.push(Val::Int(ctx.import_id));
+        }
+        if execute(tx, &sql, Some(now), vals).await? != chunk.len() as u64 {
+            return Err(Fail::Changed);
+        }
+    }
+    tx.deltas.add(counters::LINKS, d.links.len() as i64);
+
+    // Parents put on bills, then the bills' counts and statuses.
+    for chunk in d.on_bills.chunks(per / 2) {
+        let sql = format!(
+            "UPDATE bags SET bill_id = v.column2, updated_at = $1
+             FROM (VALUES {}) AS v
+             WHERE bags.id = v.column1 AND bags.bill_id IS NULL",
+            values(chunk.len(), 2, 2, &["BIGINT", "BIGINT"], "")
+        );
+        let mut vals = Vec::with_capacity(chunk.len() * 2);
+        for (parent, bill) in chunk {
+            vals.push(Val::Int(
+                bags.get(parent).map(|b| b.id).ok_or(Fail::Changed)?,
+            ));
+            vals.push(Val::Int(
+                bills.get(bill).map(|b| b.id).ok_or(Fail::Changed)?,
+            ));
+        }
+        if execute(tx, &sql, Some(now), vals).await? != chunk.len() as u64 {
+            return Err(Fail::Changed);
+        }
+    }
+    let filled: Vec<(i64, i32)> = bills
+        .values()
+        .filter(|b| b.new.is_none() && b.count != b.start_count)
+        .map(|b| (b.id, b.count - b.start_count))
+        .collect();
+    for chunk in filled.chunks(per / 2) {
+        let sql = format!(
+            "UPDATE bills SET parent_count = bills.parent_count + v.column2, updated_at = $1,
+                    status = CASE WHEN bills.parent_count + v.column2 >= bills.capacity THEN 'ready'
+                                  ELSE 'in_progress' END
+             FROM (VALUES {}) AS v
+             WHERE bills.id = v.column1 AND bills.status <> 'closed'
+               AND bills.parent_count + v.column2 <= bills.capacity",
+            values(chunk.len(), 2, 2, &["BIGINT", "INTEGER"], "")
+        );
+        let vals = chunk
+            .iter()
+            .flat_map(|(id, by)| [Val::Int(*id), Val::Int(i64::from(*by))])
+            .collect();
+        if execute(tx, &sql, Some(now), vals).await? != chunk.len() as u64 {
+            return Err(Fail::Changed);
+        }
+    }
+    for bill in bills.values() {
+        if bill.new.is_some() || bill.count != bill.start_count {
+            tx.deltas.bill_moved(bill.start_status, bill.status);
+        }
+    }
+    Ok(d.outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_lists_number_their_placeholders() {
+        assert_eq!(
+            values(2, 2, 2, &["BIGINT", ""], ""),
+            "(CAST($2 AS BIGINT), $3), (CAST($4 AS BIGINT), $5)"
+        );
+        assert_eq!(values(2, 1, 2, &[], ", $1"), "($2, $1), ($3, $1)");
+    }
+}
