@@ -49,6 +49,7 @@ async fn quick_run_keeps_every_invariant(backend: Backend) {
         scenario::LOOKUP,
         scenario::STATS,
         scenario::EXPORT,
+        scenario::IMPORT,
     ] {
         assert!(run.row(name).is_some(), "no row for {name}");
     }

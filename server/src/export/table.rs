@@ -417,7 +417,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn csv_leaves_in_chunks_and_whole() {
-        let (out, _breaker, mut rx) = Out::chunks();
+        let (out, breaker, mut rx) = Out::chunks();
+        // Only the writer's end keeps the download open.
+        drop(breaker);
         let collect = tokio::spawn(async move {
             let mut all = Vec::new();
             while let Some(chunk) = rx.recv().await {

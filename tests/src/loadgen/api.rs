@@ -62,6 +62,31 @@ impl Api {
         Ok(lines)
     }
 
+    /// Uploads a sheet to import as `token` and waits for its summary.
+    pub async fn import(
+        &self,
+        token: &str,
+        kind: &str,
+        file_name: &str,
+        body: Vec<u8>,
+    ) -> Result<serde_json::Value, String> {
+        let resp = self
+            .http
+            .post(self.url(&format!(
+                "/api/v1/imports?kind={kind}&file_name={file_name}"
+            )))
+            .bearer_auth(token)
+            .timeout(Duration::from_secs(600))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("no answer: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(refusal(resp).await);
+        }
+        resp.json().await.map_err(|e| format!("unreadable answer: {e}"))
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -412,6 +412,24 @@ pub async fn run(plan: &Plan, url: &str, server_binary: PathBuf) -> anyhow::Resu
         usage,
     ));
 
+    say(&format!(
+        "{backend}: import, {} rows of a child -> parent sheet",
+        scenarios::IMPORT_ROWS
+    ));
+    settle(&db, &mut notes).await?;
+    probe.reset_peak();
+    let from = probe.sample();
+    let (tally, took) = scenarios::import(&load).await;
+    let usage = probe.usage(from, probe.sample());
+    rows.push(Row::new(
+        scenario::IMPORT,
+        1,
+        &tally,
+        took.as_secs_f64(),
+        true,
+        usage,
+    ));
+
     say(&format!("{backend}: checking the invariants"));
     let problems = invariants::problems(&db).await?;
     drop(server);

@@ -200,6 +200,13 @@ impl Run {
                 r.unexpected == 0 && r.seconds <= 30.0,
             );
         }
+        if let Some(r) = self.row(scenario::IMPORT) {
+            check(
+                "80,000-row import <= 3 s (issue 8)",
+                format!("{:.1} s", r.seconds),
+                r.unexpected == 0 && r.seconds <= 3.0,
+            );
+        }
         check(
             "server peak RSS <= 150 MB",
             format!("{peak:.0} MB"),
@@ -286,6 +293,7 @@ pub mod scenario {
     pub const LOOKUP: &str = "lookup";
     pub const STATS: &str = "stats";
     pub const EXPORT: &str = "export: bags.csv";
+    pub const IMPORT: &str = "import: 80,000 rows";
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {

@@ -348,3 +348,47 @@ pub async fn export(load: &Load, bags: u64) -> (Tally, Duration) {
     }
     (tally, took)
 }
+
+/// Rows in the benchmark's import: child -> parent rows of `M444` parents
+/// (15 children and the parent row each), codes no other scenario uses.
+pub const IMPORT_ROWS: usize = 80_000;
+
+/// The benchmark's sheet: `IMPORT_ROWS` rows as the warehouses write them.
+pub fn import_sheet() -> Vec<u8> {
+    let mut text = String::from("Sr. No.,Label No.\n");
+    for p in 0..IMPORT_ROWS / 16 {
+        for c in 1..=15 {
+            text.push_str(&format!("{c},LABEL NO.9{p:05}{c:02}\n"));
+        }
+        text.push_str(&format!("Parent Code,M444-{p:05}\n"));
+    }
+    text.into_bytes()
+}
+
+/// One import of `IMPORT_ROWS` rows through the API, as an admin uploads
+/// it; answers the tally (one request; `applied` is the rows) and its time.
+pub async fn import(load: &Load) -> (Tally, Duration) {
+    let mut tally = Tally::default();
+    let sheet = import_sheet();
+    let started = Instant::now();
+    let got = load
+        .api
+        .import(&load.admin_token, "child-parent", "bench-80k.csv", sheet)
+        .await;
+    let took = started.elapsed();
+    tally.requests = 1;
+    tally.latencies_us.push(took.as_micros().min(u128::from(u32::MAX)) as u32);
+    match got {
+        Ok(summary) => {
+            let rows = summary["rows"].as_u64().unwrap_or(0);
+            let refused = summary["counts"]["refused"].as_u64().unwrap_or(u64::MAX);
+            if summary["state"] == "done" && rows == IMPORT_ROWS as u64 && refused == 0 {
+                tally.applied = rows;
+            } else {
+                tally.unexpected(format!("import: {summary}"));
+            }
+        }
+        Err(e) => tally.unexpected(format!("import: {e}")),
+    }
+    (tally, took)
+}
