@@ -370,7 +370,12 @@ impl Config {
     /// The SMTP settings, checked; `None` without a host.
     fn smtp(&self) -> Result<Option<crate::mail::Smtp>, ConfigError> {
         use crate::mail::{mailbox, Security, Smtp};
-        let Some(host) = self.smtp_host.as_deref().map(str::trim).filter(|h| !h.is_empty()) else {
+        let Some(host) = self
+            .smtp_host
+            .as_deref()
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+        else {
             return Ok(None);
         };
         let security = Security::parse(&self.smtp_security).ok_or_else(|| {

@@ -21,7 +21,9 @@ pub async fn run(state: AppState) {
         let now = state.now();
         match summary_mail::send_if_due(&state.db, &state.settings, now).await {
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "the end-of-day summary mail failed; it is tried again later"),
+            Err(e) => {
+                tracing::warn!(error = %e, "the end-of-day summary mail failed; it is tried again later")
+            }
         }
         round = round.wrapping_add(1);
         if round % PURGE_EVERY != 1 {

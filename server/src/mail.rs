@@ -98,10 +98,9 @@ pub async fn send(
         .map_err(|e| failed("the message", e))?;
 
     let tls = |host: &str| TlsParameters::new(host.to_string()).map_err(|e| failed("TLS", e));
-    let mut transport =
-        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
-            .port(smtp.port)
-            .timeout(Some(Duration::from_secs(30)));
+    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
+        .port(smtp.port)
+        .timeout(Some(Duration::from_secs(30)));
     transport = match smtp.security {
         Security::StartTls => transport.tls(Tls::Required(tls(&smtp.host)?)),
         Security::Tls => transport.tls(Tls::Wrapper(tls(&smtp.host)?)),

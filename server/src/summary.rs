@@ -10,8 +10,8 @@ use traitortrack_protocol::{
 };
 
 use crate::bills::weight_kg;
-use crate::days;
 use crate::config::Settings;
+use crate::days;
 use crate::db::{Db, Ts};
 use crate::error::{Error, Result};
 use crate::on;

@@ -62,7 +62,8 @@ pub async fn send_if_due(db: &Db, settings: &Settings, now: Ts) -> Result<Outcom
             .bind(day.to_string())
             .bind(&text)
             .execute(c)
-            .await.map(|r| r.rows_affected()))?;
+            .await
+            .map(|r| r.rows_affected()))?;
             Err(e)
         }
     }
@@ -100,7 +101,8 @@ async fn finish(db: &Db, day: Date, now: Ts, recipients: usize) -> Result<()> {
     .bind(now)
     .bind(i64::try_from(recipients).unwrap_or(i64::MAX))
     .execute(c)
-    .await.map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     let actor = Actor {
         username: Some("system".into()),
         ..Actor::default()
@@ -161,7 +163,11 @@ async fn deliver(db: &Db, settings: &Settings, smtp: &Smtp, day: Date) -> Result
 pub fn text(s: &DaySummary) -> String {
     let mut out = String::new();
     let t = &s.totals;
-    let _ = writeln!(out, "Bills of {} (the day runs midnight to midnight at UTC{}).", s.date, s.utc_offset);
+    let _ = writeln!(
+        out,
+        "Bills of {} (the day runs midnight to midnight at UTC{}).",
+        s.date, s.utc_offset
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "Bills made: {}", t.bills_created);
     let _ = writeln!(out, "Bills closed: {}", t.bills_closed);
@@ -192,6 +198,9 @@ pub fn text(s: &DaySummary) -> String {
         }
     }
     let _ = writeln!(out);
-    let _ = writeln!(out, "The attached files hold the same figures (Excel and CSV).");
+    let _ = writeln!(
+        out,
+        "The attached files hold the same figures (Excel and CSV)."
+    );
     out
 }

@@ -1112,7 +1112,8 @@ pub async fn set_email(
     .bind(&email)
     .bind(now)
     .execute(c)
-    .await.map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     audit::record(
         tx,
         actor,
@@ -1131,13 +1132,15 @@ pub async fn set_email(
 
 /// A user's mail address, if they have one.
 pub async fn email(db: &Db, username: &str) -> Result<Option<String>> {
-    Ok(on!(db.reader(), |c| sqlx::query_scalar::<_, Option<String>>(
-        "SELECT email FROM users WHERE username = $1"
+    Ok(
+        on!(db.reader(), |c| sqlx::query_scalar::<_, Option<String>>(
+            "SELECT email FROM users WHERE username = $1"
+        )
+        .bind(username)
+        .fetch_optional(c)
+        .await)?
+        .flatten(),
     )
-    .bind(username)
-    .fetch_optional(c)
-    .await)?
-    .flatten())
 }
 
 /// The usernames and mail addresses of the active admins and billers who
@@ -1159,12 +1162,26 @@ mod tests {
 
     #[test]
     fn mail_addresses_are_plain() {
-        assert_eq!(email_of(Some(" ravi@example.com ")).expect("ok").as_deref(), Some("ravi@example.com"));
+        assert_eq!(
+            email_of(Some(" ravi@example.com ")).expect("ok").as_deref(),
+            Some("ravi@example.com")
+        );
         assert_eq!(email_of(Some("")).expect("empty is none"), None);
         assert_eq!(email_of(None).expect("none"), None);
-        for bad in ["ravi", "ravi@", "@example.com", "ravi@example", "a b@example.com", "Ravi <r@example.com>", "r@example.com, s@example.com"] {
+        for bad in [
+            "ravi",
+            "ravi@",
+            "@example.com",
+            "ravi@example",
+            "a b@example.com",
+            "Ravi <r@example.com>",
+            "r@example.com, s@example.com",
+        ] {
             let e = email_of(Some(bad)).expect_err(bad);
-            assert!(e.to_string().contains("like ravi@example.com"), "{bad}: {e}");
+            assert!(
+                e.to_string().contains("like ravi@example.com"),
+                "{bad}: {e}"
+            );
         }
         assert!(email_of(Some(&format!("{}@example.com", "a".repeat(250)))).is_err());
     }

@@ -312,4 +312,3 @@ pub fn plain_http() -> reqwest::Client {
         .build()
         .expect("http client")
 }
-

@@ -226,10 +226,7 @@ async fn search_a_bag_among_100_000(backend: Backend) {
     ))
     .await;
     let seen = look(&mut b, "dates the wrong way round", |v| v["h1"] == "Bags").await;
-    assert!(
-        text(&seen, "error").starts_with("The last day ("),
-        "{seen}"
-    );
+    assert!(text(&seen, "error").starts_with("The last day ("), "{seen}");
     b.page("bags-bad-dates").await;
 
     // A full code typed: straight to the bag's page.

@@ -779,7 +779,11 @@ async fn list_filters_refusals_and_dispatchers(backend: Backend) {
     b.click("#logout").await;
     b.wait_page("logged out", |v| v["h1"] == "Log in").await;
     let seen = b.log_in("ravi", PASSWORD).await;
-    assert_eq!(seen["nav"], json!(["Dashboard", "Bags", "Notifications"]), "{seen}");
+    assert_eq!(
+        seen["nav"],
+        json!(["Dashboard", "Bags", "Notifications"]),
+        "{seen}"
+    );
     for path in [
         "/console/bills",
         "/console/bills/K-002",

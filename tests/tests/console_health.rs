@@ -477,7 +477,11 @@ async fn health_page_shows_the_figures(backend: Backend) {
     b.click("#logout").await;
     b.wait_page("logged out", |v| v["h1"] == "Log in").await;
     let seen = b.log_in("dora", PASSWORD).await;
-    assert_eq!(seen["nav"], json!(["Dashboard", "Bags", "Notifications"]), "{seen}");
+    assert_eq!(
+        seen["nav"],
+        json!(["Dashboard", "Bags", "Notifications"]),
+        "{seen}"
+    );
     b.visit("/console/health").await;
     let seen = b.page("health-forbidden").await;
     assert_eq!(seen["h1"], "Not for your account", "{seen}");

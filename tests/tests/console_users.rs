@@ -222,7 +222,11 @@ async fn admin_adds_users(backend: Backend) {
     let seen = b
         .wait_page("nora's dashboard", |v| v["h1"] == "Dashboard")
         .await;
-    assert_eq!(seen["nav"], json!(["Dashboard", "Bags", "Notifications"]), "{seen}");
+    assert_eq!(
+        seen["nav"],
+        json!(["Dashboard", "Bags", "Notifications"]),
+        "{seen}"
+    );
     b.assert_clean_console().await;
 }
 on_each_backend!(admin_adds_users);
@@ -491,7 +495,11 @@ async fn a_dispatcher_is_promoted(backend: Backend) {
     b.visit("/console/notifications").await;
     let seen = b.page("notifications-empty").await;
     assert_eq!(seen["h1"], "Notifications");
-    assert_eq!(seen["nav"], json!(["Dashboard", "Bags", "Notifications"]), "{seen}");
+    assert_eq!(
+        seen["nav"],
+        json!(["Dashboard", "Bags", "Notifications"]),
+        "{seen}"
+    );
     choose(&b, "#ask-role", "biller").await;
     b.type_into("#ask-reason", "I make the bills on the night shift.")
         .await;
@@ -841,8 +849,16 @@ async fn others_are_refused_the_admin_pages(backend: Backend) {
         return;
     };
     for (who, role, menu) in [
-        ("dora", "dispatcher", json!(["Dashboard", "Bags", "Notifications"])),
-        ("bina", "biller", json!(["Dashboard", "Bags", "Bills", "Notifications"])),
+        (
+            "dora",
+            "dispatcher",
+            json!(["Dashboard", "Bags", "Notifications"]),
+        ),
+        (
+            "bina",
+            "biller",
+            json!(["Dashboard", "Bags", "Bills", "Notifications"]),
+        ),
     ] {
         let seen = b.log_in(who, PASSWORD).await;
         assert_eq!(seen["path"], "/console/", "{seen}");

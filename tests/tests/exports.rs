@@ -11,9 +11,7 @@ use calamine::{Reader, Xlsx};
 use serde_json::{json, Value};
 use traitortrack_protocol::Role;
 use traitortrack_server::on;
-use traitortrack_tests::{
-    bill_add, children, link, on_both, server_binary, unlink, TestServer,
-};
+use traitortrack_tests::{bill_add, children, link, on_both, server_binary, unlink, TestServer};
 
 /// A small warehouse: three parents (one full), one unlink, one bill.
 ///
@@ -128,26 +126,33 @@ fn xlsx_rows(bytes: &[u8]) -> Vec<BTreeMap<String, String>> {
 
 /// The bags as the database holds them: code -> (kind, parent, child count, bill).
 async fn bags_in_db(s: &TestServer) -> BTreeMap<String, (String, String, i64, String)> {
-    let rows: Vec<(String, String, Option<String>, i32, Option<String>)> =
-        on!(s.db.reader(), |c| sqlx::query_as(
-            "SELECT b.code, b.kind, p.code, b.child_count, bl.code FROM bags b
+    type Row = (String, String, Option<String>, i32, Option<String>);
+    let rows: Vec<Row> = on!(s.db.reader(), |c| sqlx::query_as(
+        "SELECT b.code, b.kind, p.code, b.child_count, bl.code FROM bags b
              LEFT JOIN links l ON l.child_id = b.id LEFT JOIN bags p ON p.id = l.parent_id
              LEFT JOIN bills bl ON bl.id = b.bill_id"
-        )
-        .fetch_all(c)
-        .await)
-        .expect("bags");
+    )
+    .fetch_all(c)
+    .await)
+    .expect("bags");
     rows.into_iter()
         .map(|(code, kind, parent, n, bill)| {
             (
                 code,
-                (kind, parent.unwrap_or_default(), i64::from(n), bill.unwrap_or_default()),
+                (
+                    kind,
+                    parent.unwrap_or_default(),
+                    i64::from(n),
+                    bill.unwrap_or_default(),
+                ),
             )
         })
         .collect()
 }
 
-fn bags_in_file(rows: &[BTreeMap<String, String>]) -> BTreeMap<String, (String, String, i64, String)> {
+fn bags_in_file(
+    rows: &[BTreeMap<String, String>],
+) -> BTreeMap<String, (String, String, i64, String)> {
     rows.iter()
         .map(|r| {
             let n = if r["kind"] == "parent" {
@@ -175,7 +180,8 @@ async fn exports_match_the_database(s: &TestServer) {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&csv));
     assert_eq!(kind, "text/csv; charset=utf-8");
     assert!(
-        disposition.starts_with("attachment; filename=\"traitortrack-bags-") && disposition.ends_with(".csv\""),
+        disposition.starts_with("attachment; filename=\"traitortrack-bags-")
+            && disposition.ends_with(".csv\""),
         "{disposition}"
     );
     assert_eq!(bags_in_file(&csv_rows(&csv)), db_bags);
@@ -184,20 +190,38 @@ async fn exports_match_the_database(s: &TestServer) {
     assert!(kind.contains("spreadsheetml"), "{kind}");
     let rows = xlsx_rows(&xlsx);
     assert_eq!(bags_in_file(&rows), db_bags);
-    let full = rows.iter().find(|r| r["code"] == "SB00001").expect("SB00001");
+    let full = rows
+        .iter()
+        .find(|r| r["code"] == "SB00001")
+        .expect("SB00001");
     assert_eq!(full["complete"], "yes");
     assert_eq!(full["capacity"], "30");
     assert_eq!(full["dispatch area"], "north");
 
     // Filters as on the lists.
-    let (_, _, _, csv) = download(s, admin, "/api/v1/exports/bags.csv?kind=parent&billed=true").await;
-    let codes: Vec<String> = csv_rows(&csv).into_iter().map(|r| r["code"].clone()).collect();
+    let (_, _, _, csv) =
+        download(s, admin, "/api/v1/exports/bags.csv?kind=parent&billed=true").await;
+    let codes: Vec<String> = csv_rows(&csv)
+        .into_iter()
+        .map(|r| r["code"].clone())
+        .collect();
     assert_eq!(codes, ["SB00001"]);
     let (_, _, _, csv) = download(s, admin, "/api/v1/exports/bags.csv?search=b000").await;
-    let codes: BTreeSet<String> = csv_rows(&csv).into_iter().map(|r| r["code"].clone()).collect();
-    assert_eq!(codes, ["B0001", "B0002", "B0003", "B0004"].map(String::from).into());
+    let codes: BTreeSet<String> = csv_rows(&csv)
+        .into_iter()
+        .map(|r| r["code"].clone())
+        .collect();
+    assert_eq!(
+        codes,
+        ["B0001", "B0002", "B0003", "B0004"]
+            .map(String::from)
+            .into()
+    );
     let (_, _, _, csv) = download(s, admin, "/api/v1/exports/bags.csv?complete=false").await;
-    let codes: BTreeSet<String> = csv_rows(&csv).into_iter().map(|r| r["code"].clone()).collect();
+    let codes: BTreeSet<String> = csv_rows(&csv)
+        .into_iter()
+        .map(|r| r["code"].clone())
+        .collect();
     assert_eq!(codes, ["SB00002", "M444-00003"].map(String::from).into());
 
     // Links: the children now in a parent, with who linked them at which station.
@@ -214,7 +238,12 @@ async fn exports_match_the_database(s: &TestServer) {
         .collect();
     assert_eq!(in_file, in_db);
     assert_eq!(in_file.len(), 30 + 3 + 1);
-    assert!(links.iter().all(|r| r["worker"] == "ravi" && r["station"] == "dock-1"), "{links:?}");
+    assert!(
+        links
+            .iter()
+            .all(|r| r["worker"] == "ravi" && r["station"] == "dock-1"),
+        "{links:?}"
+    );
 
     // Bills, for a biller too: counts and weights follow from the children.
     let (status, _, _, csv) = download(s, &bina, "/api/v1/exports/bills.csv").await;
@@ -234,7 +263,10 @@ async fn exports_match_the_database(s: &TestServer) {
     let (_, _, _, xlsx) = download(s, &bina, "/api/v1/exports/bills.xlsx").await;
     let rows = xlsx_rows(&xlsx);
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0]["destination"], "=Kanpur", "a workbook keeps text as text");
+    assert_eq!(
+        rows[0]["destination"], "=Kanpur",
+        "a workbook keeps text as text"
+    );
     assert_eq!(rows[0]["status"], "in_progress");
 
     // The end-of-day summary, today by default: the same figures as the
@@ -248,17 +280,34 @@ async fn exports_match_the_database(s: &TestServer) {
     assert_eq!(lines[1]["biller"], "All billers");
     for line in &lines {
         assert_eq!(line["date"], summary["date"].as_str().expect("a date"));
-        assert_eq!(line["bills created"], summary["totals"]["bills_created"].to_string());
-        assert_eq!(line["in progress"], summary["totals"]["by_status"]["in_progress"].to_string());
+        assert_eq!(
+            line["bills created"],
+            summary["totals"]["bills_created"].to_string()
+        );
+        assert_eq!(
+            line["in progress"],
+            summary["totals"]["by_status"]["in_progress"].to_string()
+        );
         assert_eq!(line["parent bags"], "1");
         assert_eq!(line["child bags"], "30");
         assert_eq!(line["actual weight (kg)"], format!("{}", 30.0 * kg));
     }
-    let (_, _, _, xlsx) = download(s, admin, "/api/v1/exports/summary.xlsx?from=2026-01-01&to=2026-01-03").await;
+    let (_, _, _, xlsx) = download(
+        s,
+        admin,
+        "/api/v1/exports/summary.xlsx?from=2026-01-01&to=2026-01-03",
+    )
+    .await;
     let rows = xlsx_rows(&xlsx);
     let dates: Vec<&str> = rows.iter().map(|r| r["date"].as_str()).collect();
-    assert_eq!(dates, ["2026-01-01", "2026-01-02", "2026-01-03"], "a day with no bills still has its line");
-    assert!(rows.iter().all(|r| r["biller"] == "All billers" && r["bills created"] == "0"));
+    assert_eq!(
+        dates,
+        ["2026-01-01", "2026-01-02", "2026-01-03"],
+        "a day with no bills still has its line"
+    );
+    assert!(rows
+        .iter()
+        .all(|r| r["biller"] == "All billers" && r["bills created"] == "0"));
 
     // Who may export what, with plain refusals before any byte.
     let ravi = s.login("ravi", None).await;
@@ -273,10 +322,18 @@ async fn exports_match_the_database(s: &TestServer) {
         (admin, "/api/v1/exports/epcis.csv", 400),
         (admin, "/api/v1/exports/bags.jsonld", 400),
         (admin, "/api/v1/exports/links.csv?from=22/11/2026", 400),
-        (admin, "/api/v1/exports/links.csv?from=2026-11-22&to=2026-11-21", 400),
+        (
+            admin,
+            "/api/v1/exports/links.csv?from=2026-11-22&to=2026-11-21",
+            400,
+        ),
         (admin, "/api/v1/exports/bags.csv?kind=box", 400),
         (&ravi, "/api/v1/exports/summary.csv", 403),
-        (admin, "/api/v1/exports/summary.csv?from=2024-01-01&to=2026-01-01", 400),
+        (
+            admin,
+            "/api/v1/exports/summary.csv?from=2024-01-01&to=2026-01-01",
+            400,
+        ),
     ] {
         let (status, body) = s.get(token, path).await;
         assert_eq!(status.as_u16(), want, "{path}: {body}");
@@ -290,23 +347,41 @@ async fn exports_match_the_database(s: &TestServer) {
     let today = time::OffsetDateTime::now_utc()
         .to_offset(s.settings.utc_offset)
         .date();
-    let (_, _, _, csv) = download(s, admin, &format!("/api/v1/exports/links.csv?from={today}&to={today}")).await;
+    let (_, _, _, csv) = download(
+        s,
+        admin,
+        &format!("/api/v1/exports/links.csv?from={today}&to={today}"),
+    )
+    .await;
     assert_eq!(csv_rows(&csv).len(), links.len());
-    let (_, _, _, csv) = download(s, admin, "/api/v1/exports/links.csv?from=2001-01-01&to=2001-01-31").await;
+    let (_, _, _, csv) = download(
+        s,
+        admin,
+        "/api/v1/exports/links.csv?from=2001-01-01&to=2001-01-31",
+    )
+    .await;
     assert_eq!(csv_rows(&csv).len(), 0);
 
     // The audit log and each user's activity.
     let (_, _, _, csv) = download(s, admin, "/api/v1/exports/audit.csv?action=link").await;
     let audit = csv_rows(&csv);
     assert_eq!(audit.len(), 30 + 4 + 1, "one audit row per link");
-    assert!(audit.iter().all(|r| r["action"] == "link" && r["user"] == "ravi"));
+    assert!(audit
+        .iter()
+        .all(|r| r["action"] == "link" && r["user"] == "ravi"));
     let (_, _, _, csv) = download(s, admin, "/api/v1/exports/activity.csv").await;
     let activity = csv_rows(&csv);
-    let ravi_row = activity.iter().find(|r| r["user"] == "ravi").expect("ravi's activity");
+    let ravi_row = activity
+        .iter()
+        .find(|r| r["user"] == "ravi")
+        .expect("ravi's activity");
     assert_eq!(ravi_row["children linked"], "35");
     assert_eq!(ravi_row["children unlinked"], "1");
     assert_eq!(ravi_row["role"], "dispatcher");
-    let bina_row = activity.iter().find(|r| r["user"] == "bina").expect("bina's activity");
+    let bina_row = activity
+        .iter()
+        .find(|r| r["user"] == "bina")
+        .expect("bina's activity");
     assert_eq!(bina_row["bills created"], "1");
     assert_eq!(bina_row["parents put on bills"], "1");
     assert!(bina_row["exports"].parse::<i64>().expect("a count") >= 2);
@@ -322,16 +397,23 @@ async fn exports_match_the_database(s: &TestServer) {
     let filtered = exports
         .iter()
         .find(|(_, what, after)| {
-            what.as_deref() == Some("bags") && after.as_deref().is_some_and(|a| a.contains("\"billed\":\"true\""))
+            what.as_deref() == Some("bags")
+                && after
+                    .as_deref()
+                    .is_some_and(|a| a.contains("\"billed\":\"true\""))
         })
         .expect("the filtered bags export is audited with its filters");
     assert_eq!(filtered.0.as_deref(), Some("admin"));
     assert!(
-        exports.iter().any(|(who, what, _)| who.as_deref() == Some("bina") && what.as_deref() == Some("bills")),
+        exports.iter().any(
+            |(who, what, _)| who.as_deref() == Some("bina") && what.as_deref() == Some("bills")
+        ),
         "{exports:?}"
     );
     // Refused exports are not audited as exports.
-    assert!(!exports.iter().any(|(who, _, _)| who.as_deref() == Some("ravi")));
+    assert!(!exports
+        .iter()
+        .any(|(who, _, _)| who.as_deref() == Some("ravi")));
 }
 on_both!(exports_match_the_database);
 
@@ -347,8 +429,13 @@ async fn epcis_events_follow_the_links(s: &TestServer) {
     let doc: Value = serde_json::from_slice(&body).expect("the document is JSON");
     assert_eq!(doc["type"], "EPCISDocument");
     assert_eq!(doc["schemaVersion"], "2.0");
-    assert!(doc["@context"][0].as_str().expect("a context").contains("gs1.org"));
-    let events = doc["epcisBody"]["eventList"].as_array().expect("an event list");
+    assert!(doc["@context"][0]
+        .as_str()
+        .expect("a context")
+        .contains("gs1.org"));
+    let events = doc["epcisBody"]["eventList"]
+        .as_array()
+        .expect("an event list");
 
     let rows: Vec<(i64, String, Option<String>)> = on!(s.db.reader(), |c| sqlx::query_as(
         "SELECT id, action, entity_code FROM audit_log
@@ -363,11 +450,26 @@ async fn epcis_events_follow_the_links(s: &TestServer) {
     for (event, (id, action, child)) in events.iter().zip(&rows) {
         let child = child.as_deref().expect("a child code");
         assert_eq!(event["type"], "AggregationEvent");
-        assert_eq!(event["eventID"], format!("urn:x-traitortrack:event:audit-{id}"));
+        assert_eq!(
+            event["eventID"],
+            format!("urn:x-traitortrack:event:audit-{id}")
+        );
         assert_eq!(event["childEPCs"], json!([bag(child)]));
-        assert_eq!(event["readPoint"]["id"], "urn:x-traitortrack:station:dock-1");
-        assert!(event["eventTime"].as_str().expect("a time").ends_with('Z'), "{event}");
-        assert!(event["eventTimeZoneOffset"].as_str().expect("an offset").len() == 6);
+        assert_eq!(
+            event["readPoint"]["id"],
+            "urn:x-traitortrack:station:dock-1"
+        );
+        assert!(
+            event["eventTime"].as_str().expect("a time").ends_with('Z'),
+            "{event}"
+        );
+        assert!(
+            event["eventTimeZoneOffset"]
+                .as_str()
+                .expect("an offset")
+                .len()
+                == 6
+        );
         let parent = match child.as_bytes()[0] {
             b'A' => "SB00001",
             b'B' => "SB00002",
@@ -420,29 +522,60 @@ async fn command_line_exports(s: &TestServer) {
     };
     let (output, path) = run("bags", "bags.csv", &[]);
     let said = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{said}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(said.contains("Wrote 38 rows"), "{said}");
     let file = std::fs::read(&path).expect("the file");
     assert_eq!(bags_in_file(&csv_rows(&file)), bags_in_db(s).await);
 
     let (output, path) = run("bags", "parents.xlsx", &["--kind", "parent"]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let rows = xlsx_rows(&std::fs::read(&path).expect("the workbook"));
     let codes: BTreeSet<String> = rows.iter().map(|r| r["code"].clone()).collect();
-    assert_eq!(codes, ["SB00001", "SB00002", "M444-00003"].map(String::from).into());
+    assert_eq!(
+        codes,
+        ["SB00001", "SB00002", "M444-00003"]
+            .map(String::from)
+            .into()
+    );
 
     let (output, path) = run("epcis", "events.jsonld", &[]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let doc: Value = serde_json::from_slice(&std::fs::read(&path).expect("the file")).expect("JSON");
-    assert_eq!(doc["epcisBody"]["eventList"].as_array().map(Vec::len), Some(36));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("the file")).expect("JSON");
+    assert_eq!(
+        doc["epcisBody"]["eventList"].as_array().map(Vec::len),
+        Some(36)
+    );
 
     // Plain refusals, with a failing exit code and nothing written.
     for (what, file, extra, says) in [
         ("bags", "bags.pdf", &[][..], ".csv, .xlsx or .jsonld"),
         ("epcis", "events.csv", &[], "JSON-LD only"),
         ("boxes", "boxes.csv", &[], "no export"),
-        ("links", "links.csv", &["--from", "yesterday"][..], "YYYY-MM-DD"),
-        ("bags", "bags2.csv", &["--kind", "box"][..], "parent or child"),
+        (
+            "links",
+            "links.csv",
+            &["--from", "yesterday"][..],
+            "YYYY-MM-DD",
+        ),
+        (
+            "bags",
+            "bags2.csv",
+            &["--kind", "box"][..],
+            "parent or child",
+        ),
     ] {
         let (output, path) = run(what, file, extra);
         let err = String::from_utf8_lossy(&output.stderr);

@@ -300,13 +300,13 @@ async fn child_parent_sheets_every_edge_case(backend: Backend) {
         "{marks:?}"
     );
     // The bag's history, as the console and the API show it, says so.
-    let (status, history) = s
-        .get(&s.admin_token, "/api/v1/bags/0000002/history")
-        .await;
+    let (status, history) = s.get(&s.admin_token, "/api/v1/bags/0000002/history").await;
     assert_eq!(status, 200, "{history}");
     let items = history["items"].as_array().cloned().unwrap_or_default();
     assert!(
-        items.iter().any(|e| e["action"] == "imported" && e["import_id"] == id),
+        items
+            .iter()
+            .any(|e| e["action"] == "imported" && e["import_id"] == id),
         "{history}"
     );
     assert!(

@@ -124,11 +124,20 @@ async fn the_summary_is_mailed_once(backend: Backend) {
     let today = time::OffsetDateTime::now_utc()
         .to_offset(server.settings.utc_offset)
         .date();
-    assert!(data.contains(&format!("Subject: TraitorTrack: bills of {today}")), "{data}");
+    assert!(
+        data.contains(&format!("Subject: TraitorTrack: bills of {today}")),
+        "{data}"
+    );
     assert!(data.contains("Bills made: 1"), "{data}");
     assert!(data.contains("bina: 1 made"), "{data}");
-    assert!(data.contains(&format!("traitortrack-summary-{today}.xlsx")), "{data}");
-    assert!(data.contains(&format!("traitortrack-summary-{today}.csv")), "{data}");
+    assert!(
+        data.contains(&format!("traitortrack-summary-{today}.xlsx")),
+        "{data}"
+    );
+    assert!(
+        data.contains(&format!("traitortrack-summary-{today}.csv")),
+        "{data}"
+    );
     // The workbook, taken out of the message, holds the day's figures.
     let workbook = attachment(data, "xlsx");
     let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(workbook)).expect("a workbook");
@@ -195,20 +204,32 @@ async fn a_failed_send_is_tried_again(backend: Backend) {
     .await)
     .expect("the mail log");
     assert_eq!(attempts, 1);
-    assert!(error.is_some_and(|e| e.contains("127.0.0.1")), "the failure is kept");
+    assert!(
+        error.is_some_and(|e| e.contains("127.0.0.1")),
+        "the failure is kept"
+    );
     // Not again at once...
-    let outcome = summary_mail::send_if_due(&db, &s, at).await.expect("a check");
+    let outcome = summary_mail::send_if_due(&db, &s, at)
+        .await
+        .expect("a check");
     assert_eq!(outcome, Outcome::Done);
     // ...but after the wait, to a server that now answers.
     let sink = SmtpSink::start().await;
     let s = mailing(&url, sink.port);
     let later = Ts::new(at.time() + time::Duration::minutes(11));
-    let outcome = summary_mail::send_if_due(&db, &s, later).await.expect("the retry");
-    assert!(matches!(outcome, Outcome::Sent { recipients: 2, .. }), "{outcome:?}");
+    let outcome = summary_mail::send_if_due(&db, &s, later)
+        .await
+        .expect("the retry");
+    assert!(
+        matches!(outcome, Outcome::Sent { recipients: 2, .. }),
+        "{outcome:?}"
+    );
     assert_eq!(sink.messages().len(), 1);
     // Without an SMTP server set there is nothing to do.
     let quiet = settings(&url);
-    let outcome = summary_mail::send_if_due(&db, &quiet, later).await.expect("a check");
+    let outcome = summary_mail::send_if_due(&db, &quiet, later)
+        .await
+        .expect("a check");
     assert_eq!(outcome, Outcome::NotDue);
 }
 on_each_backend!(a_failed_send_is_tried_again);
@@ -233,7 +254,10 @@ async fn addresses_are_set_by_admins(backend: Backend) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["email"], "bina@warehouse.test");
     assert_eq!(
-        users::email(&server.db, "bina").await.expect("read").as_deref(),
+        users::email(&server.db, "bina")
+            .await
+            .expect("read")
+            .as_deref(),
         Some("bina@warehouse.test")
     );
     let (status, body) = put(&server.admin_token, json!({"email": "not an address"})).await;
@@ -263,7 +287,10 @@ fn attachment(message: &str, ext: &str) -> Vec<u8> {
         .find(&name)
         .unwrap_or_else(|| panic!("no .{ext} attachment"));
     let rest = &message[start..];
-    let body_start = rest.find("\r\n\r\n").map(|i| i + 4).expect("the part's body");
+    let body_start = rest
+        .find("\r\n\r\n")
+        .map(|i| i + 4)
+        .expect("the part's body");
     let body = &rest[body_start..];
     let end = body.find("\r\n--").unwrap_or(body.len());
     let text: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();

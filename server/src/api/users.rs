@@ -396,5 +396,7 @@ pub async fn set_email(
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(serde_json::json!({ "username": username.trim().to_lowercase(), "email": email })))
+    Ok(Json(
+        serde_json::json!({ "username": username.trim().to_lowercase(), "email": email }),
+    ))
 }

@@ -136,7 +136,6 @@ pub async fn logout(
     }
 }
 
-
 // ------------------------------------------------------------ the steps
 
 #[derive(Debug, Default, Deserialize)]
@@ -306,4 +305,3 @@ pub async fn two_step_confirm(
         },
     }
 }
-

@@ -195,11 +195,8 @@ impl Search {
                 ))
             }
         };
-        let crate::days::Span { from, to } = crate::days::Span::parse(
-            Some(&self.from),
-            Some(&self.to),
-            state.settings.utc_offset,
-        )?;
+        let crate::days::Span { from, to } =
+            crate::days::Span::parse(Some(&self.from), Some(&self.to), state.settings.utc_offset)?;
         Ok(BagFilter {
             search: Some(self.search.clone()).filter(|s| !s.is_empty()),
             kind,

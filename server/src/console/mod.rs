@@ -6,12 +6,12 @@
 
 mod access;
 pub mod account;
-pub mod bills;
 pub mod audit;
 pub mod bags;
+pub mod bills;
 pub mod dashboard;
-pub mod notifications;
 pub mod health;
+pub mod notifications;
 mod pages;
 pub mod promotions;
 pub mod stations;
@@ -111,7 +111,6 @@ pub(crate) fn see_other_with_cookie(cookie: axum::http::HeaderValue, to: &str) -
     headers.insert(header::SET_COOKIE, cookie);
     (headers, Redirect::to(to)).into_response()
 }
-
 
 /// A form with no fields of its own (only the CSRF token).
 #[derive(Debug, Default, Deserialize)]

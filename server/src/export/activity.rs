@@ -100,9 +100,8 @@ type Group = (Option<String>, String, i64, Ts, Ts);
 
 /// Per user (by the name the audit log keeps), the actions in the span.
 pub async fn activity(db: &Db, span: Span, mut table: Table) -> Result<u64> {
-    let mut sql = String::from(
-        "SELECT actor, action, COUNT(*), MIN(at), MAX(at) FROM audit_log WHERE 1 = 1",
-    );
+    let mut sql =
+        String::from("SELECT actor, action, COUNT(*), MIN(at), MAX(at) FROM audit_log WHERE 1 = 1");
     let mut n = 0;
     if span.from.is_some() {
         n += 1;

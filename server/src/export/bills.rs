@@ -115,8 +115,21 @@ pub async fn bills(
         after = last.0;
         let full = rows.len() as i64 == BATCH;
         for row in &rows {
-            let (_, code, status, capacity, parents, children, expected, dest, vehicle, desc, by, created, closed) =
-                row;
+            let (
+                _,
+                code,
+                status,
+                capacity,
+                parents,
+                children,
+                expected,
+                dest,
+                vehicle,
+                desc,
+                by,
+                created,
+                closed,
+            ) = row;
             let children = children.unwrap_or(0).max(0);
             let expected = expected.unwrap_or(0).max(0);
             table

@@ -42,7 +42,15 @@ fn rfc3339(t: Ts) -> Result<String> {
         .map_err(|e| Error::Internal(format!("a time cannot be written: {e}")))
 }
 
-type Row = (i64, Ts, Option<i64>, String, Option<String>, Option<String>, Option<String>);
+type Row = (
+    i64,
+    Ts,
+    Option<i64>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 fn parent_of(json: Option<&str>) -> Option<String> {
     let v: Value = serde_json::from_str(json?).ok()?;
@@ -195,6 +203,9 @@ mod tests {
     #[test]
     fn identifiers_are_plain_urns() {
         assert_eq!(urn("bag", "SB00012"), "urn:x-traitortrack:bag:SB00012");
-        assert_eq!(urn("station", "Line 1/A"), "urn:x-traitortrack:station:Line%201%2FA");
+        assert_eq!(
+            urn("station", "Line 1/A"),
+            "urn:x-traitortrack:station:Line%201%2FA"
+        );
     }
 }

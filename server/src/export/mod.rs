@@ -20,8 +20,8 @@ use traitortrack_protocol::{BagKind, BillStatus, Role};
 
 use crate::audit::{self, Actor, AuditFilter, Entry};
 use crate::config::Settings;
-use crate::db::{Db, Ts};
 pub use crate::days::Span;
+use crate::db::{Db, Ts};
 use crate::error::{Error, Result};
 use crate::users::User;
 
@@ -168,7 +168,11 @@ fn some_text(v: &Option<String>) -> Option<String> {
 
 /// The days a summary covers: `from` to `to`; one of them alone is that
 /// one day; neither is today.
-pub fn summary_days(filter: &Filter, settings: &Settings, now: Ts) -> Result<(time::Date, time::Date)> {
+pub fn summary_days(
+    filter: &Filter,
+    settings: &Settings,
+    now: Ts,
+) -> Result<(time::Date, time::Date)> {
     let from = crate::days::parse(filter.from.as_deref())?;
     let to = crate::days::parse(filter.to.as_deref())?;
     let today = crate::counters::day_of(now.time(), settings.utc_offset);
@@ -361,20 +365,6 @@ pub async fn run(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kinds_read_by_name() {
-        for k in Kind::ALL {
-            assert_eq!(Kind::parse(k.name()).expect("kind"), k);
-        }
-        assert_eq!(Kind::parse(" BAGS ").expect("kind"), Kind::Bags);
-        assert!(Kind::parse("passwords").is_err());
-    }
-}
-
 /// One day's summary as a whole file in memory (for the summary mail).
 pub async fn summary_file(
     day: &traitortrack_protocol::DaySummary,
@@ -398,4 +388,18 @@ pub async fn summary_file(
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     file.read_to_end(&mut bytes).map_err(io)?;
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_read_by_name() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::parse(k.name()).expect("kind"), k);
+        }
+        assert_eq!(Kind::parse(" BAGS ").expect("kind"), Kind::Bags);
+        assert!(Kind::parse("passwords").is_err());
+    }
 }

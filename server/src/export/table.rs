@@ -131,12 +131,15 @@ pub struct Breaker(mpsc::Sender<std::io::Result<Bytes>>);
 
 impl Breaker {
     pub async fn fail(self, why: &str) {
-        let _ = self.0.send(Err(std::io::Error::other(why.to_string()))).await;
+        let _ = self
+            .0
+            .send(Err(std::io::Error::other(why.to_string())))
+            .await;
     }
 }
 
 enum Sink {
-    Csv(csv::Writer<Vec<u8>>),
+    Csv(Box<csv::Writer<Vec<u8>>>),
     Xlsx(Box<Sheets>),
 }
 
@@ -167,7 +170,10 @@ impl Sheets {
     fn start_sheet(&mut self, headers: &[&str]) -> Result<()> {
         let name = self.sheet_name();
         let header_format = self.header_format.clone();
-        let sheet = self.book.add_worksheet_with_constant_memory().map_err(xlsx)?;
+        let sheet = self
+            .book
+            .add_worksheet_with_constant_memory()
+            .map_err(xlsx)?;
         sheet.set_name(name).map_err(xlsx)?;
         for (col, h) in headers.iter().enumerate() {
             sheet
@@ -209,7 +215,7 @@ impl Table {
                 ))
             }
             Format::Csv => {
-                let mut w = csv_writer();
+                let mut w = Box::new(csv_writer());
                 w.write_record(headers)
                     .map_err(|e| Error::Internal(format!("writing the export: {e}")))?;
                 Sink::Csv(w)
@@ -254,7 +260,7 @@ impl Table {
                 w.write_record(None::<&[u8]>)
                     .map_err(|e| Error::Internal(format!("writing the export: {e}")))?;
                 if w.get_ref().len() >= CHUNK {
-                    let full = std::mem::replace(w, csv_writer());
+                    let full = std::mem::replace(&mut **w, csv_writer());
                     let chunk = full
                         .into_inner()
                         .map_err(|e| Error::Internal(format!("writing the export: {e}")))?;
@@ -391,9 +397,12 @@ fn excel_time(t: OffsetDateTime, offset: UtcOffset) -> Option<ExcelDateTime> {
 
 /// Writes a table to a file at `path` (the command line's exports).
 pub fn file_out(path: &Path) -> Result<Out> {
-    std::fs::File::create(path)
-        .map(Out::File)
-        .map_err(|e| Error::bad_input("cannot_write", format!("{} cannot be written: {e}", path.display())))
+    std::fs::File::create(path).map(Out::File).map_err(|e| {
+        Error::bad_input(
+            "cannot_write",
+            format!("{} cannot be written: {e}", path.display()),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -427,11 +436,13 @@ mod tests {
             }
             all
         });
-        let mut t = Table::new(Format::Csv, "Bags", &["code", "n"], UtcOffset::UTC, out)
-            .expect("table");
+        let mut t =
+            Table::new(Format::Csv, "Bags", &["code", "n"], UtcOffset::UTC, out).expect("table");
         for i in 0..50_000i64 {
             let code = format!("C{i:06}");
-            t.row(&[Cell::Text(&code), Cell::Int(i)]).await.expect("row");
+            t.row(&[Cell::Text(&code), Cell::Int(i)])
+                .await
+                .expect("row");
         }
         assert_eq!(t.finish().await.expect("finish"), 50_000);
         let all = collect.await.expect("collector");

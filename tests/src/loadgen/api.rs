@@ -84,7 +84,9 @@ impl Api {
         if !resp.status().is_success() {
             return Err(refusal(resp).await);
         }
-        resp.json().await.map_err(|e| format!("unreadable answer: {e}"))
+        resp.json()
+            .await
+            .map_err(|e| format!("unreadable answer: {e}"))
     }
 
     fn url(&self, path: &str) -> String {

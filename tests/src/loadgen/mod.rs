@@ -398,9 +398,11 @@ pub async fn run(plan: &Plan, url: &str, server_binary: PathBuf) -> anyhow::Resu
     probe.reset_peak();
     let from = probe.sample();
     // Every bag: the seeded ones and those the scenarios above made.
-    let bags: i64 = on!(db.reader(), |c| sqlx::query_scalar("SELECT COUNT(*) FROM bags")
-        .fetch_one(c)
-        .await)?;
+    let bags: i64 = on!(db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM bags"
+    )
+    .fetch_one(c)
+    .await)?;
     let (tally, took) = scenarios::export(&load, bags.max(0) as u64).await;
     let usage = probe.usage(from, probe.sample());
     rows.push(Row::new(

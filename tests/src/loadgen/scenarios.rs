@@ -336,7 +336,9 @@ pub async fn export(load: &Load, bags: u64) -> (Tally, Duration) {
         .await;
     let took = started.elapsed();
     tally.requests = 1;
-    tally.latencies_us.push(took.as_micros().min(u128::from(u32::MAX)) as u32);
+    tally
+        .latencies_us
+        .push(took.as_micros().min(u128::from(u32::MAX)) as u32);
     match got {
         // The header line, then one line per bag.
         Ok(lines) if lines == bags + 1 => tally.applied = bags,
@@ -377,7 +379,9 @@ pub async fn import(load: &Load) -> (Tally, Duration) {
         .await;
     let took = started.elapsed();
     tally.requests = 1;
-    tally.latencies_us.push(took.as_micros().min(u128::from(u32::MAX)) as u32);
+    tally
+        .latencies_us
+        .push(took.as_micros().min(u128::from(u32::MAX)) as u32);
     match got {
         Ok(summary) => {
             let rows = summary["rows"].as_u64().unwrap_or(0);
