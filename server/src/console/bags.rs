@@ -430,7 +430,7 @@ fn history_line(e: BagHistoryEntry, code: &str, state: &AppState) -> HistoryLine
     let (sort, text, target, tail): (_, String, _, _) = match e.action.as_str() {
         "created" => (
             "created",
-            "Bag created (first scan or import)".into(),
+            "Bag created (first scan)".into(),
             None,
             "",
         ),
