@@ -428,12 +428,7 @@ fn history_line(e: BagHistoryEntry, code: &str, state: &AppState) -> HistoryLine
     };
     let bag_target = other.map(Linked::bag);
     let (sort, text, target, tail): (_, String, _, _) = match e.action.as_str() {
-        "created" => (
-            "created",
-            "Bag created (first scan)".into(),
-            None,
-            "",
-        ),
+        "created" => ("created", "Bag created (first scan)".into(), None, ""),
         "imported" => (
             "created",
             format!("Bag created by import #{}", e.import_id.unwrap_or_default()),
