@@ -104,6 +104,72 @@ pub async fn record_id(tx: &mut Tx, actor: &Actor, at: Ts, entry: Entry<'_>) -> 
     Ok(id)
 }
 
+/// An audit row to write with others in [`record_all`].
+pub struct Pending {
+    pub at: Ts,
+    pub actor: Actor,
+    pub action: &'static str,
+    pub entity: &'static str,
+    pub code: Option<String>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+/// Writes audit rows and queues them for sealing, in order, in a few
+/// statements, in the caller's transaction: what [`record`] does for one.
+pub async fn record_all(tx: &mut Tx, rows: Vec<Pending>) -> Result<()> {
+    const COLS: usize = 11;
+    let per = crate::rows::rows_per_statement(tx, COLS);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Pending> = rows.by_ref().take(per).collect();
+        let list = crate::rows::values(chunk.len(), COLS, 1, &["", "BIGINT", "", "BIGINT"], "");
+        let insert = format!(
+            "INSERT INTO audit_log (at, actor_id, actor, station_id, action, entity, \
+             entity_code, before, after, request_id, ip) VALUES {list} RETURNING id"
+        );
+        let sql = match tx.conn() {
+            On::Pg(_) => format!(
+                "WITH a AS ({insert}) INSERT INTO audit_unsealed (audit_id) SELECT id FROM a RETURNING audit_id"
+            ),
+            On::Sqlite(_) => insert,
+        };
+        let mut vals = Vec::with_capacity(chunk.len() * COLS);
+        for row in chunk {
+            use crate::rows::Val;
+            vals.extend([
+                Val::Ts(row.at),
+                Val::OptInt(row.actor.user_id),
+                Val::OptText(row.actor.username),
+                Val::OptInt(row.actor.station_id),
+                Val::Text(row.action.to_string()),
+                Val::Text(row.entity.to_string()),
+                Val::OptText(row.code),
+                Val::OptText(row.before.map(|v| v.to_string())),
+                Val::OptText(row.after.map(|v| v.to_string())),
+                Val::OptText(row.actor.request_id),
+                Val::OptText(row.actor.ip),
+            ]);
+        }
+        let ids: Vec<i64> = on!(tx.conn(), |c| {
+            let q = sqlx::query_scalar(&sql).persistent(false);
+            crate::bind_all!(q, vals).fetch_all(&mut *c).await
+        })?;
+        if let On::Sqlite(c) = tx.conn() {
+            let sql = format!(
+                "INSERT INTO audit_unsealed (audit_id) VALUES {}",
+                crate::rows::values(ids.len(), 1, 1, &[], "")
+            );
+            let mut q = sqlx::query(&sql).persistent(false);
+            for id in &ids {
+                q = q.bind(*id);
+            }
+            q.execute(c).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Most rows one [`seal`] pass takes.
 pub const SEAL_BATCH: usize = 5_000;
 /// Chain rows per INSERT statement: 3 values each, well under SQLite's 999

@@ -7,8 +7,7 @@ use traitortrack_protocol::{
     normalize, Bag, BagKind, BagSummary, CodeKind, Formats, LinkedChild, Page, ParentState, Role,
 };
 
-use crate::counters;
-use crate::db::{Db, On, Ts, Tx};
+use crate::db::{Db, On, Ts};
 use crate::error::{Error, Result};
 use crate::on;
 use crate::users::User;
@@ -84,50 +83,6 @@ where
         .fetch_optional(c)
         .await)?;
     row.map(from_row).transpose()
-}
-
-/// Finds a bag by code, creating it as `kind` when it does not exist yet.
-pub async fn find_or_create(
-    tx: &mut Tx,
-    code: &str,
-    kind: BagKind,
-    capacity: Option<u32>,
-    area: Option<&str>,
-    now: Ts,
-) -> Result<BagRow> {
-    if let Some(bag) = find(tx.conn(), code).await? {
-        return Ok(bag);
-    }
-    let sql = format!(
-        "INSERT INTO bags (code, kind, capacity, dispatch_area, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $5)
-         ON CONFLICT (code) DO NOTHING RETURNING {COLUMNS}"
-    );
-    let capacity = capacity.map(|c| c as i32);
-    let row: Option<Row> = on!(tx.conn(), |c| sqlx::query_as(&sql)
-        .bind(code)
-        .bind(kind.as_str())
-        .bind(capacity)
-        .bind(area)
-        .bind(now)
-        .fetch_optional(c)
-        .await)?;
-    match row {
-        Some(r) => {
-            tx.deltas.add(
-                match kind {
-                    BagKind::Parent => counters::PARENTS,
-                    BagKind::Child => counters::CHILDREN,
-                },
-                1,
-            );
-            from_row(r)
-        }
-        // Another transaction created it a moment ago.
-        None => find(tx.conn(), code)
-            .await?
-            .ok_or_else(|| Error::Internal(format!("bag {code} vanished while being created"))),
-    }
 }
 
 /// The capacity a new parent gets from its code's format; refuses a code that is no parent code.

@@ -11,6 +11,7 @@ use traitortrack_protocol::{BillStatus, BillsByStatus, Stats};
 use crate::db::{Db, Tx};
 use crate::error::Result;
 use crate::on;
+use crate::rows::{placeholders, values};
 
 pub const PARENTS: &str = "parents";
 pub const CHILDREN: &str = "children";
@@ -99,14 +100,6 @@ pub async fn prune_hourly(db: &Db, today: Date) -> Result<u64> {
     Ok(deleted)
 }
 
-/// `$1, $2, …, $n`.
-fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Changes to totals gathered during a transaction, written at its end.
 #[derive(Debug, Default, Clone)]
 pub struct Deltas(BTreeMap<String, i64>);
@@ -127,22 +120,35 @@ impl Deltas {
         self.add(bills(to), 1);
     }
 
-    /// Writes the changes into one random shard of each total.
+    /// Writes the changes into one random shard of each total, in one statement.
     pub(crate) async fn write(self, tx: &mut Tx) -> Result<(), sqlx::Error> {
         let shard = rand::thread_rng().gen_range(0..SHARDS);
-        for (name, by) in self.0.into_iter().filter(|(_, by)| *by != 0) {
-            on!(tx.conn(), |c| sqlx::query(
-                "INSERT INTO counters (name, shard, value) VALUES ($1, $2, $3)
-                 ON CONFLICT (name, shard) DO UPDATE SET value = counters.value + excluded.value"
-            )
-            .bind(&name)
-            .bind(shard)
-            .bind(by)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let changes: Vec<(String, i64)> = self.0.into_iter().filter(|(_, by)| *by != 0).collect();
+        if changes.is_empty() {
+            return Ok(());
         }
+        // The text depends only on how many totals change: a handful of
+        // shapes, kept as prepared statements.
+        let sql = format!(
+            "INSERT INTO counters (name, value, shard) VALUES {}
+             ON CONFLICT (name, shard) DO UPDATE SET value = counters.value + excluded.value",
+            values(changes.len(), 2, 2, &["", "BIGINT"], ", $1")
+        );
+        on!(tx.conn(), |c| {
+            let mut q = sqlx::query(&sql).bind(shard);
+            for (name, by) in &changes {
+                q = q.bind(name).bind(*by);
+            }
+            q.execute(&mut *c).await.map(|r| r.rows_affected())
+        })?;
         Ok(())
+    }
+
+    /// Adds another set of changes to these.
+    pub fn merge(&mut self, other: Deltas) {
+        for (name, by) in other.0 {
+            self.add(name, by);
+        }
     }
 }
 

@@ -26,6 +26,7 @@ pub mod notifications;
 pub mod passwords;
 pub mod promotions;
 pub mod ratelimit;
+pub mod rows;
 pub mod sessions;
 pub mod stations;
 pub mod summary;
@@ -48,11 +49,14 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Imports running in this process, for their progress.
     pub imports: import::Running,
+    /// Station batches waiting to be applied together.
+    pub events: events::Groups,
 }
 
 impl AppState {
     pub fn new(db: db::Db, settings: config::Settings) -> AppState {
         AppState {
+            events: events::Groups::new(db.backend()),
             db,
             settings: Arc::new(settings),
             clock: Clock::default(),

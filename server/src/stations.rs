@@ -220,6 +220,29 @@ pub async fn worker_since(tx: &mut Tx, station_id: i64, user_id: i64) -> Result<
     .await)?)
 }
 
+/// Which of these (station, worker) pairs have logged in there.
+pub async fn signed_in(
+    tx: &mut Tx,
+    pairs: &[(i64, i64)],
+) -> Result<std::collections::HashSet<(i64, i64)>> {
+    let mut found = std::collections::HashSet::with_capacity(pairs.len());
+    for chunk in pairs.chunks(crate::rows::rows_per_statement(tx, 2)) {
+        let sql = format!(
+            "SELECT station_id, user_id FROM station_workers WHERE (station_id, user_id) IN (VALUES {})",
+            crate::rows::values(chunk.len(), 2, 1, &["BIGINT", "BIGINT"], "")
+        );
+        let rows: Vec<(i64, i64)> = on!(tx.conn(), |c| {
+            let mut q = sqlx::query_as(&sql).persistent(chunk.len() == 1);
+            for (station, user) in chunk {
+                q = q.bind(*station).bind(*user);
+            }
+            q.fetch_all(c).await
+        })?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 /// A registered station as an admin sees it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Registered {

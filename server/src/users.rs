@@ -164,6 +164,33 @@ where
     row.map(from_row).transpose()
 }
 
+/// The users with these names (already normalized), by name; names no
+/// account has are left out.
+pub async fn find_by_usernames(
+    tx: &mut Tx,
+    names: &[&str],
+) -> Result<std::collections::HashMap<String, User>> {
+    let mut found = std::collections::HashMap::with_capacity(names.len());
+    for chunk in names.chunks(crate::rows::rows_per_statement(tx, 1)) {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM users WHERE username IN ({})",
+            crate::rows::placeholders(chunk.len())
+        );
+        let rows: Vec<UserRow> = on!(tx.conn(), |c| {
+            let mut q = sqlx::query_as(&sql).persistent(chunk.len() == 1);
+            for name in chunk {
+                q = q.bind(*name);
+            }
+            q.fetch_all(c).await
+        })?;
+        for row in rows {
+            let user = from_row(row)?;
+            found.insert(user.username.clone(), user);
+        }
+    }
+    Ok(found)
+}
+
 pub async fn count(db: &Db) -> Result<i64> {
     Ok(on!(db.reader(), |c| sqlx::query_scalar(
         "SELECT COUNT(*) FROM users"

@@ -19,9 +19,10 @@ pub async fn post(
     let results = events::apply_batch(
         &state.db,
         &state.settings,
+        &state.events,
         &station,
         &actor,
-        &batch.events,
+        batch.events,
         state.now(),
     )
     .await?;

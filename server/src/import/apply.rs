@@ -21,6 +21,7 @@ use crate::counters;
 use crate::db::{On, Ts, Tx};
 use crate::error::{Error, Result};
 use crate::on;
+use crate::rows::{binds_per_statement, execute, ids_of, placeholders, values, Val};
 
 /// What a batch needs besides its operations.
 pub struct Context<'a> {
@@ -29,15 +30,6 @@ pub struct Context<'a> {
     pub user_id: Option<i64>,
 }
 
-/// Values bound per statement. SQLite finds each bound value's placeholder by
-/// a scan of the statement's placeholders, so its cost grows with the square
-/// of their number: there, statements stay small (they cost little in-process).
-fn binds_per_statement(tx: &mut Tx) -> usize {
-    match tx.conn() {
-        On::Pg(_) => 6_000,
-        On::Sqlite(_) => 240,
-    }
-}
 /// Attempts of a batch that met a change made by someone else meanwhile.
 const ATTEMPTS: u32 = 5;
 
@@ -108,85 +100,6 @@ struct Bill {
     count: i32,
     start_count: i32,
     new: Option<NewBill>,
-}
-
-/// A value bound to a statement.
-enum Val {
-    Int(i64),
-    Text(String),
-    OptText(Option<String>),
-    OptInt(Option<i64>),
-}
-
-/// `(…), (…)` with `cols` placeholders a row, numbered from `first`, and
-/// `tail` (values shared by every row, such as `$1`) at the end of each;
-/// `casts` gives a column's SQL type where the database cannot infer it.
-fn values(rows: usize, cols: usize, first: usize, casts: &[&str], tail: &str) -> String {
-    let mut sql = String::with_capacity(rows * cols * 8);
-    let mut n = first;
-    for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            match casts.get(c) {
-                Some(t) if !t.is_empty() => sql.push_str(&format!("CAST(${n} AS {t})")),
-                _ => sql.push_str(&format!("${n}")),
-            }
-            n += 1;
-        }
-        sql.push_str(tail);
-        sql.push(')');
-    }
-    sql
-}
-
-fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-macro_rules! bind_all {
-    ($q:expr, $vals:expr) => {{
-        let mut q = $q;
-        for v in $vals {
-            q = match v {
-                Val::Int(x) => q.bind(x),
-                Val::Text(x) => q.bind(x),
-                Val::OptText(x) => q.bind(x),
-                Val::OptInt(x) => q.bind(x),
-            };
-        }
-        q
-    }};
-}
-
-async fn execute(tx: &mut Tx, sql: &str, now: Option<Ts>, vals: Vec<Val>) -> Result<u64> {
-    let done = on!(tx.conn(), |c| {
-        let mut q = sqlx::query(sql);
-        if let Some(now) = now {
-            q = q.bind(now);
-        }
-        bind_all!(q, vals)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(done)
-}
-
-async fn ids_of(tx: &mut Tx, sql: &str, now: Ts, vals: Vec<Val>) -> Result<Vec<(i64, String)>> {
-    let rows = on!(tx.conn(), |c| {
-        let q = sqlx::query_as::<_, (i64, String)>(sql).bind(now);
-        bind_all!(q, vals).fetch_all(c).await
-    })?;
-    Ok(rows)
 }
 
 fn lock_clause(tx: &mut Tx) -> &'static str {
@@ -730,7 +643,7 @@ async fn apply_once(
             vals.push(Val::OptText(bag.area.clone()));
             vals.push(Val::Int(ctx.import_id));
         }
-        let made = ids_of(tx, &sql, now, vals).await?;
+        let made = ids_of(tx, &sql, Some(now), vals).await?;
         if made.len() != chunk.len() {
             return Err(Fail::Changed);
         }
@@ -769,7 +682,7 @@ async fn apply_once(
             vals.push(Val::OptText(new.description));
             vals.push(Val::OptInt(ctx.user_id));
         }
-        let made = ids_of(tx, &sql, now, vals).await?;
+        let made = ids_of(tx, &sql, Some(now), vals).await?;
         if made.len() != chunk.len() {
             return Err(Fail::Changed);
         }
@@ -891,18 +804,4 @@ async fn apply_once(
         }
     }
     Ok(d.outcomes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn value_lists_number_their_placeholders() {
-        assert_eq!(
-            values(2, 2, 2, &["BIGINT", ""], ""),
-            "(CAST($2 AS BIGINT), $3), (CAST($4 AS BIGINT), $5)"
-        );
-        assert_eq!(values(2, 1, 2, &[], ", $1"), "($2, $1), ($3, $1)");
-    }
 }

@@ -1,11 +1,15 @@
-//! Linking child bags into parent bags, and undoing a link.
+//! Linking child bags into parent bags ([`Scans`], in groups), and undoing a link.
 //!
 //! The capacity cap and "one parent per child" are enforced by the database:
-//! the parent's counter only moves with `child_count < capacity` in the same
-//! statement, and `links.child_id` is unique. No lock lives in this process.
+//! the parent's counter only moves while it stays within capacity, in the
+//! same statement, and `links.child_id` is unique. No lock lives in this process.
+
+mod scans;
+
+pub use scans::{Changed, Scans};
 
 use serde_json::json;
-use traitortrack_protocol::{normalize, BagKind, CodeKind, ParentState, Role};
+use traitortrack_protocol::{normalize, BagKind, ParentState, Role};
 
 use crate::audit::{self, Actor, Entry};
 use crate::bags::{self, BagRow};
@@ -16,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::on;
 use crate::users::User;
 
-const SCANNERS: &[Role] = &[Role::Dispatcher, Role::Admin];
+pub(super) const SCANNERS: &[Role] = &[Role::Dispatcher, Role::Admin];
 
 /// One scan that puts a child into a parent.
 pub struct Link<'a> {
@@ -25,27 +29,6 @@ pub struct Link<'a> {
     pub event_id: Option<uuid::Uuid>,
     /// When it was scanned.
     pub at: Ts,
-}
-
-/// Finds the parent for a scan, creating it on first scan, and checks the worker may use it.
-async fn scan_parent(
-    tx: &mut Tx,
-    settings: &Settings,
-    worker: &User,
-    raw: &str,
-    now: Ts,
-) -> Result<BagRow> {
-    let code = normalize(raw)?;
-    let parent = match bags::find(tx.conn(), &code).await? {
-        Some(bag) => bag,
-        None => {
-            let capacity = bags::parent_capacity(&settings.formats, &code)?;
-            let area = worker.dispatch_area.as_deref();
-            bags::find_or_create(tx, &code, BagKind::Parent, Some(capacity), area, now).await?
-        }
-    };
-    check_open_parent(tx, worker, &parent).await?;
-    Ok(parent)
 }
 
 /// Refuses a parent the worker may not put bags in or take bags from:
@@ -76,138 +59,14 @@ async fn check_open_parent(tx: &mut Tx, worker: &User, parent: &BagRow) -> Resul
     Ok(())
 }
 
-/// Links a child into a parent. Returns the parent's state after the link.
-pub async fn link(
-    tx: &mut Tx,
-    settings: &Settings,
-    worker: &User,
-    actor: &Actor,
-    scan: Link<'_>,
-    now: Ts,
-) -> Result<ParentState> {
-    worker.require(SCANNERS, "link bags")?;
-    let parent = scan_parent(tx, settings, worker, scan.parent, now).await?;
-    if parent.dispatch_area.is_none() && worker.dispatch_area.is_some() {
-        on!(tx.conn(), |c| sqlx::query(
-            "UPDATE bags SET dispatch_area = $2 WHERE id = $1 AND dispatch_area IS NULL"
-        )
-        .bind(parent.id)
-        .bind(worker.dispatch_area.as_deref())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    }
-    let area = parent
-        .dispatch_area
-        .as_deref()
-        .or(worker.dispatch_area.as_deref());
-
-    let child_code = normalize(scan.child)?;
-    if child_code == parent.code {
-        return Err(Error::bad_input(
-            "same_bag",
-            format!("{child_code} is the parent bag itself. Scan a child bag."),
-        ));
-    }
-    let child = match bags::find(tx.conn(), &child_code).await? {
-        Some(bag) => bag,
-        None => match settings.formats.classify(&child_code) {
-            CodeKind::Child => {
-                bags::find_or_create(tx, &child_code, BagKind::Child, None, area, now).await?
-            }
-            CodeKind::Parent { .. } => return Err(child_is_parent(&child_code)),
-            CodeKind::Unknown => {
-                return Err(Error::bad_input(
-                    "not_a_child",
-                    format!("{child_code} is not a child bag code."),
-                ))
-            }
-        },
-    };
-    if child.kind != BagKind::Child {
-        return Err(child_is_parent(&child_code));
-    }
-
-    let current: Option<String> = on!(tx.conn(), |c| sqlx::query_scalar(
-        "SELECT p.code FROM links l JOIN bags p ON p.id = l.parent_id WHERE l.child_id = $1"
-    )
-    .bind(child.id)
-    .fetch_optional(c)
-    .await)?;
-    if let Some(other) = current {
-        return Err(already_in(&child_code, &other, &parent.code));
-    }
-
-    let counted: Option<(i32, i32)> = on!(tx.conn(), |c| sqlx::query_as(
-        "UPDATE bags SET child_count = child_count + 1, updated_at = $2
-         WHERE id = $1 AND child_count < capacity RETURNING child_count, capacity"
-    )
-    .bind(parent.id)
-    .bind(now)
-    .fetch_optional(c)
-    .await)?;
-    let Some((count, capacity)) = counted else {
-        let cap = parent.capacity.unwrap_or(0);
-        return Err(Error::conflict(
-            "parent_full",
-            format!("{} is full: {cap} of {cap}", parent.code),
-        ));
-    };
-
-    let linked: Option<i64> = on!(tx.conn(), |c| sqlx::query_scalar(
-        "INSERT INTO links (parent_id, child_id, user_id, station_id, event_id, linked_at)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (child_id) DO NOTHING RETURNING id"
-    )
-    .bind(parent.id)
-    .bind(child.id)
-    .bind(worker.id)
-    .bind(actor.station_id)
-    .bind(scan.event_id)
-    .bind(scan.at)
-    .fetch_optional(c)
-    .await)?;
-    if linked.is_none() {
-        // Linked elsewhere by a transaction that committed while this one ran;
-        // the caller rolls back this event, counter included.
-        return Err(Error::conflict(
-            "child_in_other_parent",
-            format!("{child_code} was just put in another parent bag."),
-        ));
-    }
-
-    tx.deltas.add(counters::LINKS, 1);
-    if count == capacity {
-        tx.deltas.add(counters::COMPLETE_PARENTS, 1);
-    }
-    audit::record(
-        tx,
-        actor,
-        now,
-        Entry {
-            action: "link",
-            entity: "bag",
-            code: Some(&child_code),
-            before: Some(json!({"parent": null})),
-            after: Some(json!({"parent": parent.code})),
-        },
-    )
-    .await?;
-    Ok(ParentState {
-        code: parent.code,
-        children: count.max(0) as u32,
-        capacity: capacity.max(0) as u32,
-        complete: count >= capacity,
-    })
-}
-
-fn child_is_parent(code: &str) -> Error {
+pub(super) fn child_is_parent(code: &str) -> Error {
     Error::bad_input(
         "child_is_parent",
         format!("{code} is a parent bag, not a child bag."),
     )
 }
 
-fn already_in(child: &str, holder: &str, scanned_parent: &str) -> Error {
+pub(super) fn already_in(child: &str, holder: &str, scanned_parent: &str) -> Error {
     if holder == scanned_parent {
         Error::conflict("already_linked", format!("{child} is already in {holder}."))
     } else {

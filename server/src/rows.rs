@@ -1,0 +1,141 @@
+//! Multi-row statements: `VALUES` lists with their bound values, for the
+//! set-based writes of imports and of station event groups.
+//!
+//! Their text changes with the number of rows, so they are not kept as
+//! prepared statements (they would push the server's everyday statements out
+//! of each connection's cache).
+
+use uuid::Uuid;
+
+use crate::db::{On, Ts, Tx};
+use crate::error::Result;
+use crate::on;
+
+/// A value bound to a statement.
+pub enum Val {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(String),
+    OptText(Option<String>),
+    Ts(Ts),
+    Uuid(Uuid),
+    OptUuid(Option<Uuid>),
+}
+
+/// Values bound per statement. SQLite finds each bound value's placeholder by
+/// a scan of the statement's placeholders, so its cost grows with the square
+/// of their number: there, statements stay small (they cost little in-process).
+pub fn binds_per_statement(tx: &mut Tx) -> usize {
+    match tx.conn() {
+        On::Pg(_) => 6_000,
+        On::Sqlite(_) => 240,
+    }
+}
+
+/// Rows per statement for rows of `cols` values.
+pub fn rows_per_statement(tx: &mut Tx, cols: usize) -> usize {
+    (binds_per_statement(tx) / cols.max(1)).max(1)
+}
+
+/// `(…), (…)` with `cols` placeholders a row, numbered from `first`, and
+/// `tail` (values shared by every row, such as `$1`) at the end of each;
+/// `casts` gives a column's SQL type where the database cannot infer it.
+pub fn values(rows: usize, cols: usize, first: usize, casts: &[&str], tail: &str) -> String {
+    let mut sql = String::with_capacity(rows * cols * 8);
+    let mut n = first;
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            match casts.get(c) {
+                Some(t) if !t.is_empty() => sql.push_str(&format!("CAST(${n} AS {t})")),
+                _ => sql.push_str(&format!("${n}")),
+            }
+            n += 1;
+        }
+        sql.push_str(tail);
+        sql.push(')');
+    }
+    sql
+}
+
+/// `$1, $2, …, $n`.
+pub fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Binds every value of `vals` in order to the query `q`.
+#[macro_export]
+macro_rules! bind_all {
+    ($q:expr, $vals:expr) => {{
+        let mut q = $q;
+        for v in $vals {
+            q = match v {
+                $crate::rows::Val::Int(x) => q.bind(x),
+                $crate::rows::Val::OptInt(x) => q.bind(x),
+                $crate::rows::Val::Text(x) => q.bind(x),
+                $crate::rows::Val::OptText(x) => q.bind(x),
+                $crate::rows::Val::Ts(x) => q.bind(x),
+                $crate::rows::Val::Uuid(x) => q.bind(x),
+                $crate::rows::Val::OptUuid(x) => q.bind(x),
+            };
+        }
+        q
+    }};
+}
+
+/// Runs `sql` with `now` as `$1` (when given) and `vals` after it; answers the rows it changed.
+pub async fn execute(tx: &mut Tx, sql: &str, now: Option<Ts>, vals: Vec<Val>) -> Result<u64> {
+    let done = on!(tx.conn(), |c| {
+        let mut q = sqlx::query(sql).persistent(false);
+        if let Some(now) = now {
+            q = q.bind(now);
+        }
+        bind_all!(q, vals)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(done)
+}
+
+/// Runs `sql` with `now` as `$1` (when given) and `vals` after it; answers
+/// the `(id, code)` rows it returns.
+pub async fn ids_of(
+    tx: &mut Tx,
+    sql: &str,
+    now: Option<Ts>,
+    vals: Vec<Val>,
+) -> Result<Vec<(i64, String)>> {
+    let rows = on!(tx.conn(), |c| {
+        let mut q = sqlx::query_as::<_, (i64, String)>(sql).persistent(false);
+        if let Some(now) = now {
+            q = q.bind(now);
+        }
+        bind_all!(q, vals).fetch_all(c).await
+    })?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_lists_number_their_placeholders() {
+        assert_eq!(
+            values(2, 2, 2, &["BIGINT", ""], ""),
+            "(CAST($2 AS BIGINT), $3), (CAST($4 AS BIGINT), $5)"
+        );
+        assert_eq!(values(2, 1, 2, &[], ", $1"), "($2, $1), ($3, $1)");
+        assert_eq!(placeholders(3), "$1, $2, $3");
+    }
+}
