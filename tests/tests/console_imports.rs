@@ -35,7 +35,7 @@ const MAX_BYTES: u64 = 1024 * 1024;
 /// What the imports pages show.
 const IMPORTS_LOOK: &str = r#"
 const q = (s) => document.querySelector(s);
-const shown = (e) => !!e && !e.closest('[hidden]');
+const shown = (e) => !!e && e.getClientRects().length > 0;
 const txt = (s) => { const e = q(s); return shown(e) ? e.textContent.trim().replace(/\s+/g, ' ') : null; };
 const rows = (s) => Array.from(document.querySelectorAll(s)).filter(shown).map((r) => r.innerText.trim().replace(/\s+/g, ' '));
 const run = q('#import-run');
@@ -56,6 +56,7 @@ return {
   heading: shown(run) ? q('#run-heading').innerText.trim().replace(/\s+/g, ' ') : null,
   messages: run ? rows('#run-message > p') : [],
   percent: figure('percent'),
+  numbers: shown(q('#import-run .run-numbers')),
   bar: run ? q('#import-run progress').value : null,
   rows_done: figure('rows_done'),
   counts: run ? { created: figure('created'), linked: figure('linked'), already_there: figure('already_there'), refused: figure('refused') } : null,
@@ -249,13 +250,22 @@ async fn an_admin_checks_then_imports_a_sheet(backend: Backend) {
 
     // The menu leads to the page: the form, the help, no imports yet.
     let home = look(&mut b, "the dashboard", |v| v["path"] == "/console/").await;
-    assert!(strings(&home["nav"]).contains(&"Imports".to_string()), "{home}");
+    assert!(
+        strings(&home["nav"]).contains(&"Imports".to_string()),
+        "{home}"
+    );
     b.click(".menu a[href='/console/imports']").await;
     let seen = look(&mut b, "the imports page", |v| v["h1"] == "Imports").await;
     assert_eq!(seen["form"], true, "{seen}");
     assert_eq!(seen["help"], true, "{seen}");
-    assert_eq!(seen["run"], false, "no run panel before a file is sent: {seen}");
-    assert!(seen["imports"].as_array().is_some_and(Vec::is_empty), "{seen}");
+    assert_eq!(
+        seen["run"], false,
+        "no run panel before a file is sent: {seen}"
+    );
+    assert!(
+        seen["imports"].as_array().is_some_and(Vec::is_empty),
+        "{seen}"
+    );
     b.page("imports-empty").await;
 
     // Nothing chosen: said in plain words, nothing sent.
@@ -311,7 +321,11 @@ async fn an_admin_checks_then_imports_a_sheet(backend: Backend) {
         json!([false, false]),
         "the buttons work again: {checked}"
     );
-    assert_eq!(count(&s, "SELECT COUNT(*) FROM bags").await, 0, "a check changes nothing");
+    assert_eq!(
+        count(&s, "SELECT COUNT(*) FROM bags").await,
+        0,
+        "a check changes nothing"
+    );
     let preview_id: i64 = text(&checked, "id").parse().expect("the check's id");
     assert_eq!(
         text(&checked, "xlsx"),
@@ -333,6 +347,7 @@ async fn an_admin_checks_then_imports_a_sheet(backend: Backend) {
     assert_eq!(done["h1"], format!("Import {id}"));
     assert_eq!(done["mode"], "apply", "{done}");
     assert_eq!(done["percent"], "100", "{done}");
+    assert_eq!(done["numbers"], true, "{done}");
     assert_eq!(done["bar"], 100, "{done}");
     assert_eq!(done["counts"], want_counts, "{done}");
     let messages = strings(&done["messages"]).join(" | ");
@@ -357,7 +372,12 @@ async fn an_admin_checks_then_imports_a_sheet(backend: Backend) {
     // The result files, as the page links them, read back.
     let cookie = b.session_cookie().await;
     let (status, kind, bytes) = fetch(&s, &cookie, text(&done, "xlsx")).await;
-    assert_eq!(status, StatusCode::OK, "{done} {}", String::from_utf8_lossy(&bytes));
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{done} {}",
+        String::from_utf8_lossy(&bytes)
+    );
     assert!(kind.contains("spreadsheetml"), "{kind}");
     let mut book: Xlsx<_> =
         calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).expect("an xlsx file");
@@ -370,7 +390,13 @@ async fn an_admin_checks_then_imports_a_sheet(backend: Backend) {
     let outcomes: Vec<(String, String, String)> = rows
         .rows()
         .skip(1)
-        .map(|r| (format!("{} {}", cell(r, 0), cell(r, 1)), cell(r, 2), cell(r, 3)))
+        .map(|r| {
+            (
+                format!("{} {}", cell(r, 0), cell(r, 1)),
+                cell(r, 2),
+                cell(r, 3),
+            )
+        })
         .collect();
     assert_eq!(outcomes.len() as u64, CREATED + LINKED + REFUSED);
     let of = |at: &str| outcomes.iter().find(|o| o.0 == at).cloned();
@@ -410,6 +436,8 @@ async fn an_admin_checks_then_imports_a_sheet(backend: Backend) {
             && lines[1].contains("Checked"),
         "{lines:?}"
     );
+    b.js("document.getElementById('past-heading').scrollIntoView(); return null;")
+        .await;
     b.page("imports-list").await;
 
     // The same file again: every row already there.
@@ -467,7 +495,10 @@ async fn bad_files_are_refused_in_plain_words(backend: Backend) {
         "{seen}"
     );
     assert_eq!(seen["run"], false, "{seen}");
-    assert_eq!(seen["path"], "/console/imports", "still on the form: {seen}");
+    assert_eq!(
+        seen["path"], "/console/imports",
+        "still on the form: {seen}"
+    );
     assert_eq!(seen["buttons_off"], json!([false, false]), "{seen}");
     b.page("imports-not-a-sheet").await;
 
@@ -521,6 +552,10 @@ async fn bad_files_are_refused_in_plain_words(backend: Backend) {
         "{messages}"
     );
     assert!(text(&seen, "heading").contains("Stopped"), "{seen}");
+    assert!(
+        seen["xlsx"].is_null() && seen["numbers"] == false,
+        "no numbers or result file for a file that was not read: {seen}"
+    );
     b.page("imports-wrong-layout").await;
     assert_eq!(count(&s, "SELECT COUNT(*) FROM bags").await, 0);
 
@@ -618,7 +653,10 @@ async fn only_admins_import_and_buttons_follow_the_roles(backend: Backend) {
             b.visit("/console/bills/summary").await;
             let seen = look(&mut b, "the summary", |v| v["h1"] == "End-of-day summary").await;
             let href = text(&seen, "download_csv").to_string();
-            assert!(href.starts_with("/api/v1/exports/summary.csv?from="), "{seen}");
+            assert!(
+                href.starts_with("/api/v1/exports/summary.csv?from="),
+                "{seen}"
+            );
             let (status, _, _) = fetch(&s, &cookie, &href).await;
             assert_eq!(status, StatusCode::OK);
             b.page("bills-summary-downloads").await;
@@ -630,7 +668,12 @@ async fn only_admins_import_and_buttons_follow_the_roles(backend: Backend) {
         b.visit("/console/").await;
         look(&mut b, "the dashboard", |v| v["path"] == "/console/").await;
         b.click("#logout").await;
-        look(&mut b, "logged out", |v| v["path"].as_str().is_some_and(|p| p.starts_with("/console/login"))).await;
+        look(&mut b, "logged out", |v| {
+            v["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/console/login"))
+        })
+        .await;
     }
     b.assert_clean_console().await;
 }
@@ -667,13 +710,14 @@ async fn downloads_carry_the_lists_filters(backend: Backend) {
         .await;
     b.submit("#bag-search").await;
     let seen = look(&mut b, "the filtered list", |v| {
-        v["path"].as_str().is_some_and(|p| p.contains("complete=no"))
+        v["path"]
+            .as_str()
+            .is_some_and(|p| p.contains("complete=no"))
     })
     .await;
     let href = text(&seen, "download_csv").to_string();
     assert_eq!(
-        href,
-        "/api/v1/exports/bags.csv?search=SB100&kind=parent&complete=false&date=created",
+        href, "/api/v1/exports/bags.csv?search=SB100&kind=parent&complete=false&date=created",
         "{seen}"
     );
     assert_eq!(
@@ -696,13 +740,22 @@ async fn downloads_carry_the_lists_filters(backend: Backend) {
     assert_eq!(in_db.len(), 98, "SB10001 to SB10099 but the full SB10005");
     assert_eq!(in_file, in_db);
     assert_eq!(records.len(), in_db.len(), "each bag once");
-    assert!(records.iter().all(|r| r["kind"] == "parent" && r["complete"] == "no"), "{records:?}");
+    assert!(
+        records
+            .iter()
+            .all(|r| r["kind"] == "parent" && r["complete"] == "no"),
+        "{records:?}"
+    );
     let (status, kind, bytes) = fetch(&s, &cookie, text(&seen, "download_xlsx")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(kind.contains("spreadsheetml"), "{kind}");
     let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).expect("a workbook");
     let sheet = book.worksheet_range("Bags").expect("a Bags sheet");
-    assert_eq!(sheet.rows().count(), in_db.len() + 1, "a header and the bags");
+    assert_eq!(
+        sheet.rows().count(),
+        in_db.len() + 1,
+        "a header and the bags"
+    );
 
     // The audit log's buttons take its filter: the import's row.
     b.visit("/console/audit?action=import").await;

@@ -4,10 +4,10 @@
 //! from the API (the console cookie is a login there for a GET), so the
 //! role check, the filters and the audit row are the export's own.
 
-use serde::Serialize;
 use super::bills::encoded;
 use crate::export::Kind;
 use crate::users::User;
+use serde::Serialize;
 
 /// The two links of one list, and what the files leave out.
 #[derive(Debug, Clone, Serialize)]
@@ -69,7 +69,10 @@ mod tests {
 
     #[test]
     fn links_carry_the_filters_that_are_set() {
-        let d = Downloads::of(Kind::Bags, &[("search", "SB 1/2"), ("kind", ""), ("complete", "true")]);
+        let d = Downloads::of(
+            Kind::Bags,
+            &[("search", "SB 1/2"), ("kind", ""), ("complete", "true")],
+        );
         assert_eq!(
             d.csv,
             "/api/v1/exports/bags.csv?search=SB%201%2F2&complete=true"

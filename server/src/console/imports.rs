@@ -99,6 +99,8 @@ struct ImportView {
     total_rows: String,
     rows_per_sec: String,
     counts: CountsView,
+    /// Rows with an outcome, and of those refused.
+    rows: u64,
     refused: u64,
     problems: Vec<Problem>,
     error: Option<String>,
@@ -158,6 +160,7 @@ fn view(s: Summary, me: &str, state: &AppState) -> ImportView {
             already_there: grouped(s.counts.already_there),
             refused: grouped(s.counts.refused),
         },
+        rows: s.counts.rows(),
         refused: s.counts.refused,
         results: allowed.then(|| Results {
             xlsx: format!("/api/v1/imports/{}/result.xlsx", s.id),
@@ -203,7 +206,11 @@ async fn imports_page(state: &AppState, signed: &Signed, before: Option<i64>) ->
     let me = &signed.session.user;
     let found = import::list(&state.db, &state.imports, me, before, PAGE).await?;
     let next = (found.len() == PAGE as usize)
-        .then(|| found.last().map(|s| format!("/console/imports?before={}", s.id)))
+        .then(|| {
+            found
+                .last()
+                .map(|s| format!("/console/imports?before={}", s.id))
+        })
         .flatten();
     let rows: Vec<ImportView> = found
         .into_iter()

@@ -239,6 +239,7 @@ const runOf = (s) => ({
   linked: s.counts.linked,
   already_there: s.counts.already_there,
   refused: s.counts.refused,
+  rows: s.counts.created + s.counts.linked + s.counts.already_there + s.counts.refused,
   problems: s.problems || [],
   error: s.error || '',
 });
@@ -247,6 +248,8 @@ function showRun(panel, run) {
   panel.hidden = false;
   panel.dataset.state = run.state;
   panel.dataset.runMode = run.mode;
+  // Stopped before any row: no numbers and no result file to show.
+  panel.dataset.empty = run.state === 'failed' && !run.rows ? 'yes' : 'no';
   panel.querySelectorAll('[data-when]').forEach((el) => {
     const states = el.dataset.when ? el.dataset.when.split(' ') : null;
     el.hidden = !(
@@ -319,6 +322,12 @@ function followRun(panel, id, ended) {
   setTimeout(ask, 500);
 }
 
+// The panel's heading in view: the outcome is seen without scrolling for it.
+const inView = (panel) => {
+  const heading = panel.querySelector('h2');
+  if (heading) heading.scrollIntoView({ block: 'nearest' });
+};
+
 function startImports(form) {
   const panel = document.getElementById('import-run');
   const help = document.getElementById('import-help');
@@ -373,9 +382,10 @@ function startImports(form) {
     help.hidden = true;
     const sending = {
       state: 'sending', mode, percent: 0, rows_done: 0, total_rows: 0, rows_per_sec: 0,
-      created: 0, linked: 0, already_there: 0, refused: 0, problems: [], error: '',
+      created: 0, linked: 0, already_there: 0, refused: 0, rows: 0, problems: [], error: '',
     };
     showRun(panel, sending);
+    inView(panel);
     const query = new URLSearchParams({
       kind: kind.value,
       dry_run: mode === 'preview' ? 'true' : 'false',
@@ -405,7 +415,10 @@ function startImports(form) {
           return;
         }
         showRun(panel, runOf(answer));
-        followRun(panel, answer.id, () => busy(false));
+        followRun(panel, answer.id, () => {
+          busy(false);
+          inView(panel);
+        });
         return;
       }
       if (xhr.status === 401) {
