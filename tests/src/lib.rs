@@ -9,6 +9,7 @@
 pub mod console_browser;
 pub mod loadgen;
 pub mod process;
+pub mod sheets;
 pub mod smtp;
 pub mod webdriver;
 

@@ -457,6 +457,7 @@ async fn dashboard_totals_follow_a_station_event(backend: Backend) {
             "Stations",
             "Users",
             "Promotions",
+            "Imports",
             "Audit",
             "Health",
             "Notifications"

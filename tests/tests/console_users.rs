@@ -95,13 +95,14 @@ async fn api_login(s: &TestServer, username: &str, password: &str) -> (StatusCod
     .await
 }
 
-const ADMIN_MENU: [&str; 9] = [
+const ADMIN_MENU: [&str; 10] = [
     "Dashboard",
     "Bags",
     "Bills",
     "Stations",
     "Users",
     "Promotions",
+    "Imports",
     "Audit",
     "Health",
     "Notifications",

@@ -14,6 +14,7 @@ use serde_json::Value;
 use traitortrack_protocol::Role;
 use traitortrack_server::config::Settings;
 use traitortrack_server::import;
+use traitortrack_tests::sheets::xlsx;
 use traitortrack_tests::{
     fresh_url, on_each_backend, send, server_binary, settings, Backend, TestServer,
 };
@@ -32,28 +33,6 @@ fn import_settings(url: &str) -> Settings {
     let mut s = settings(url);
     s.import_dir = temp_dir("results");
     s
-}
-
-/// An XLSX file with these sheets of text cells.
-fn xlsx(sheets: &[(&str, Vec<Vec<&str>>)]) -> Vec<u8> {
-    let mut book = rust_xlsxwriter::Workbook::new();
-    for (name, rows) in sheets {
-        let sheet = book.add_worksheet();
-        sheet.set_name(*name).expect("sheet name");
-        for (r, row) in rows.iter().enumerate() {
-            for (c, cell) in row.iter().enumerate() {
-                if cell.is_empty() {
-                    continue;
-                }
-                match cell.parse::<f64>() {
-                    Ok(n) if !cell.starts_with('0') => sheet.write_number(r as u32, c as u16, n),
-                    _ => sheet.write_string(r as u32, c as u16, *cell),
-                }
-                .expect("cell");
-            }
-        }
-    }
-    book.save_to_buffer().expect("xlsx")
 }
 
 async fn upload(s: &TestServer, query: &str, body: Vec<u8>) -> (StatusCode, Value) {

@@ -216,6 +216,8 @@ const MATRIX: &[(&str, &str, May)] = &[
     ("GET", "/console/bags", May::ConsoleUser),
     ("GET", "/console/bags/{code}", May::ConsoleUser),
     ("POST", "/console/bags/{code}/unlink", May::ConsoleAdmin),
+    ("GET", "/console/imports", May::ConsoleAdmin),
+    ("GET", "/console/imports/{id}", May::ConsoleAdmin),
     ("GET", "/console/health", May::ConsoleAdmin),
     ("GET", "/console/live.json", May::AnyUser),
     ("GET", "/console/static/console.css", May::Anyone),
@@ -243,6 +245,10 @@ fn allowed(may: May, who: Who) -> bool {
 /// A concrete address for a route: parameters get values that name nothing
 /// the test depends on.
 fn concrete(path: &str) -> String {
+    // An import's console page: the import the setup makes, the first.
+    if path == "/console/imports/{id}" {
+        return "/console/imports/1".into();
+    }
     path.replace("{code}", "SB00001")
         .replace("{username}", "victim")
         .replace("{id}", "999999")
@@ -327,11 +333,25 @@ async fn role_matrix_covers_every_route(backend: Backend) {
     let Some(url) = fresh_url(backend).await else {
         return;
     };
-    let s = TestServer::start_with(settings(&url)).await;
+    let mut config = settings(&url);
+    config.import_dir =
+        std::env::temp_dir().join(format!("tt-matrix-imports-{}", uuid::Uuid::now_v7()));
+    let import_dir = config.import_dir.clone();
+    let s = TestServer::start_with(config).await;
     s.add_user("dora", Role::Dispatcher, Some("north")).await;
     s.add_user("bina", Role::Biller, None).await;
     s.add_user("victim", Role::Dispatcher, Some("north")).await;
     let station_key = s.station("matrix").await;
+    // The import of `/console/imports/{id}` (see `concrete`).
+    let (status, body) = send(
+        s.http
+            .post(s.url("/api/v1/imports?kind=bags&file_name=matrix.csv"))
+            .bearer_auth(&s.admin_token)
+            .body("code,kind,parent code\nSB00009,parent,\n"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["id"], 1, "{body}");
     // A bill for the pages of one bill (`{code}` is SB00001).
     let (status, body) = s
         .post_json(
@@ -427,6 +447,7 @@ async fn role_matrix_covers_every_route(backend: Backend) {
             }
         }
     }
+    let _ = std::fs::remove_dir_all(&import_dir);
 }
 on_each_backend!(role_matrix_covers_every_route);
 

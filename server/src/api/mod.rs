@@ -897,6 +897,20 @@ fn routes() -> Routes {
     )
     .add(
         GET,
+        "/console/imports",
+        Console,
+        "Console: import a file (sent to POST /api/v1/imports), and the imports so far (admin)",
+        console::imports::list,
+    )
+    .add(
+        GET,
+        "/console/imports/{id}",
+        Console,
+        "Console: one import, its progress while it runs, counts, problems and result files (admin)",
+        console::imports::show,
+    )
+    .add(
+        GET,
         "/console/health",
         Console,
         "Console: the system's health (admin)",

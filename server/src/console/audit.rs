@@ -12,11 +12,13 @@ use serde::{Deserialize, Serialize};
 use time::{Date, Duration, OffsetDateTime, Time, UtcOffset};
 
 use super::access::{AdminForm, AdminPage, Signed};
+use super::exports::Downloads;
 use super::pages::{count, page, Refusal};
 use super::{frame, NoFields};
 use crate::audit::{self, AuditEntry, AuditFilter, Verification};
 use crate::db::Ts;
 use crate::error::{Error, Result};
+use crate::export::Kind as ExportKind;
 use crate::AppState;
 
 /// Rows on one page.
@@ -290,6 +292,25 @@ async fn audit_page(
         || filter.from.is_some()
         || filter.to.is_some();
     let paged = filter.before.is_some();
+    // The downloads take the same filter, every page of it.
+    let downloads = error.is_none().then(|| {
+        let from = text(&q.from).unwrap_or_default();
+        let to = text(&q.to).unwrap_or_default();
+        Downloads::of(
+            ExportKind::Audit,
+            &[
+                ("actor", filter.actor.as_deref().unwrap_or_default()),
+                ("action", filter.action.as_deref().unwrap_or_default()),
+                ("entity", filter.entity.as_deref().unwrap_or_default()),
+                (
+                    "entity_code",
+                    filter.entity_code.as_deref().unwrap_or_default(),
+                ),
+                ("from", &from),
+                ("to", &to),
+            ],
+        )
+    });
     let found = audit::list(&state.db, filter).await?;
     let rows: Vec<AuditRowView> = found.items.into_iter().map(|e| view(e, offset)).collect();
     Ok(page(
@@ -305,6 +326,7 @@ async fn audit_page(
             actions => Value::from(Serde(ACTIONS)),
             entities => Value::from(Serde(&ENTITIES)),
             error,
+            downloads => Value::from(Serde(&downloads)),
             checked => Value::from(Serde(&checked)),
         },
     ))

@@ -13,11 +13,13 @@ use serde::{Deserialize, Serialize};
 use traitortrack_protocol::{normalize, Bag, BagKind, BagSummary, Role};
 
 use super::access::{Ready, Signed, SignedForm};
+use super::exports::{self, Downloads};
 use super::pages::{self, form_message, page, Frame, Refusal};
 use super::{frame, note};
 use crate::api::extract::{actor_of, Meta};
 use crate::bags::{self, BagFilter, BagHistoryEntry, DateField};
 use crate::error::{Error, Kind, Result};
+use crate::export::Kind as ExportKind;
 use crate::linking::{self, Unlink};
 use crate::{areas, AppState};
 
@@ -314,6 +316,21 @@ pub async fn list(
     };
     let first_page = (!search.cursor.is_empty()).then(|| search.href(None));
     let filtered = !search.search.is_empty() || search.has_filters();
+    let downloads = (error.is_none() && exports::may(user, ExportKind::Bags)).then(|| {
+        Downloads::of(
+            ExportKind::Bags,
+            &[
+                ("search", search.search.as_str()),
+                ("kind", search.kind.as_str()),
+                ("area", search.area.as_str()),
+                ("complete", exports::yes_no(&search.complete)),
+                ("billed", exports::yes_no(&search.billed)),
+                ("date", search.date.as_str()),
+                ("from", search.from.as_str()),
+                ("to", search.to.as_str()),
+            ],
+        )
+    });
     page(
         status,
         "bags.html",
@@ -326,6 +343,7 @@ pub async fn list(
             first_page,
             filtered,
             error,
+            downloads => Value::from(Serde(&downloads)),
             page_size => PAGE_SIZE,
         },
     )

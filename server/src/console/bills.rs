@@ -19,12 +19,14 @@ use traitortrack_protocol::{
 };
 
 use super::access::{Ready, Signed, SignedForm};
+use super::exports::{self, Downloads};
 use super::pages::{self, count, form_message, page, Frame, Refusal};
 use super::{frame, note, NoFields};
 use crate::api::extract::{actor_of, Meta};
 use crate::bills::{self, BillFilter};
 use crate::days::parse as parse_day;
 use crate::error::{Error, Result};
+use crate::export::Kind as ExportKind;
 use crate::{counters, summary, AppState};
 
 /// Bills on one page of the list.
@@ -171,6 +173,26 @@ impl ListQuery {
         }
     }
 
+    /// The download buttons: the export takes the status and the dates;
+    /// the page says when the list also narrows by what the export does not.
+    fn downloads(&self) -> Downloads {
+        let narrower = [&self.code, &self.destination, &self.biller]
+            .iter()
+            .any(|v| !v.trim().is_empty());
+        Downloads::of(
+            ExportKind::Bills,
+            &[
+                ("status", self.status.as_str()),
+                ("from", self.from.as_str()),
+                ("to", self.to.as_str()),
+            ],
+        )
+        .with_note(narrower.then_some(
+            "The downloads hold every bill of the status and dates chosen: \
+             they do not narrow by code, destination or biller.",
+        ))
+    }
+
     fn is_filtered(&self) -> bool {
         [
             &self.status,
@@ -259,6 +281,9 @@ async fn list_page(
             Err(refusal) => return refusal.into_response(),
         },
     };
+    let downloads = (filter_error.is_none()
+        && exports::may(&signed.session.user, ExportKind::Bills))
+    .then(|| query.downloads());
     let frame = Frame {
         notice,
         ..frame(signed, "Bills", "bills")
@@ -279,6 +304,7 @@ async fn list_page(
             first_page => query.with_cursor(None),
             next,
             filter_error,
+            downloads => Value::from(Serde(&downloads)),
             new_bill => Value::from(Serde(new_bill)),
             error,
             max_capacity => bills::MAX_NEW_CAPACITY,
@@ -877,6 +903,10 @@ pub async fn summary(
         Err(e) => return Refusal::from(e).into_response(),
     };
     let (totals, billers, bills) = summary_view(&summary);
+    let downloads = exports::may(&signed.session.user, ExportKind::Summary).then(|| {
+        let date = summary.date.as_str();
+        Downloads::of(ExportKind::Summary, &[("from", date), ("to", date)])
+    });
     let link = |d: Option<Date>| d.map(|d| format!("/console/bills/summary?date={d}"));
     page(
         if error.is_some() {
@@ -897,6 +927,7 @@ pub async fn summary(
             bills => Value::from(Serde(&bills)),
             previous => link(day.previous_day()),
             next => link(day.next_day().filter(|d| *d <= today)),
+            downloads => Value::from(Serde(&downloads)),
             error,
         },
     )

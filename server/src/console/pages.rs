@@ -52,6 +52,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/bills_summary.html"),
     ),
     ("health.html", include_str!("templates/health.html")),
+    ("imports.html", include_str!("templates/imports.html")),
+    ("import.html", include_str!("templates/import.html")),
+    ("import_run.html", include_str!("templates/import_run.html")),
+    ("downloads.html", include_str!("templates/downloads.html")),
 ];
 
 /// The console's style sheet and its one script.

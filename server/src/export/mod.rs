@@ -100,7 +100,7 @@ impl Kind {
     }
 
     /// Billers may export bills; everything else is for admins.
-    fn roles(self) -> &'static [Role] {
+    pub fn roles(self) -> &'static [Role] {
         match self {
             Kind::Bills | Kind::Summary => &[Role::Admin, Role::Biller],
             _ => &[Role::Admin],

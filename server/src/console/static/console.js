@@ -214,3 +214,233 @@ function startHealth(status) {
 
 const healthStatus = document.querySelector('[data-health]');
 if (healthStatus) startHealth(healthStatus);
+
+// ---- imports. The upload form (#import-form) sends the file itself to
+// POST /api/v1/imports, with the page's CSRF token in a header: the one
+// way imports run. The run panel (#import-run) follows an import through
+// GET /api/v1/imports/{id}. What the panel says in each state is in the
+// page (data-when: states, data-mode: preview or apply, data-refused: only
+// when rows were refused); the script only switches it and writes numbers.
+const runPercent = (s) => {
+  if (s.total_rows > 0) return Math.min(100, Math.floor((s.rows_done * 100) / s.total_rows));
+  return s.state === 'running' ? 0 : 100;
+};
+
+// An import as GET /api/v1/imports/{id} answers it, as the panel shows it.
+const runOf = (s) => ({
+  id: s.id,
+  state: s.state,
+  mode: s.dry_run ? 'preview' : 'apply',
+  percent: runPercent(s),
+  rows_done: s.rows_done,
+  total_rows: Math.max(s.total_rows, s.rows_done),
+  rows_per_sec: Math.max(0, Math.round(s.rows_per_sec)),
+  created: s.counts.created,
+  linked: s.counts.linked,
+  already_there: s.counts.already_there,
+  refused: s.counts.refused,
+  rows: s.counts.created + s.counts.linked + s.counts.already_there + s.counts.refused,
+  problems: s.problems || [],
+  error: s.error || '',
+});
+
+function showRun(panel, run) {
+  panel.hidden = false;
+  panel.dataset.state = run.state;
+  panel.dataset.runMode = run.mode;
+  // Stopped before any row: no numbers and no result file to show.
+  panel.dataset.empty = run.state === 'failed' && !run.rows ? 'yes' : 'no';
+  panel.querySelectorAll('[data-when]').forEach((el) => {
+    const states = el.dataset.when ? el.dataset.when.split(' ') : null;
+    el.hidden = !(
+      (!states || states.includes(run.state))
+      && (!el.dataset.mode || el.dataset.mode === run.mode)
+      && (el.dataset.refused !== 'yes' || run.refused > 0)
+    );
+  });
+  panel.querySelectorAll('[data-run]').forEach((el) => {
+    const value = run[el.dataset.run === 'bar' ? 'percent' : el.dataset.run];
+    if (value === undefined) return;
+    if (el.dataset.run === 'bar') {
+      el.value = value;
+      return;
+    }
+    const text = typeof value === 'number' ? grouped(value) : String(value);
+    if (el.textContent !== text) el.textContent = text;
+  });
+  const body = panel.querySelector('[data-run-problems]');
+  if (body && run.problems) {
+    body.replaceChildren(...run.problems.map((p) => {
+      const tr = document.createElement('tr');
+      [p.sheet, grouped(p.row), p.code || '—', p.message].forEach((text, i) => {
+        const td = document.createElement('td');
+        td.textContent = text;
+        if (i === 1) td.className = 'num';
+        if (i === 2) td.className = 'code';
+        tr.appendChild(td);
+      });
+      return tr;
+    }));
+  }
+  if (run.id) {
+    panel.dataset.import = run.id;
+    panel.querySelectorAll('[data-result]').forEach((a) => {
+      a.href = `${panel.dataset.api}/${run.id}/result.${a.dataset.result}`;
+    });
+  }
+}
+
+// Asks for the import's state every second until it ends; then `ended`.
+function followRun(panel, id, ended) {
+  const note = panel.querySelector('[data-run-note]');
+  const say = (text) => {
+    note.textContent = text;
+    note.hidden = !text;
+  };
+  const ask = async () => {
+    try {
+      const response = await fetch(`${panel.dataset.api}/${id}`, {
+        credentials: 'same-origin',
+        cache: 'no-store',
+        headers: { Accept: 'application/json' },
+      });
+      if (response.status === 401 || response.status === 403) {
+        say('Your login has ended. Reload the page to log in again. The import goes on.');
+        return;
+      }
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const run = runOf(await response.json());
+      say('');
+      showRun(panel, run);
+      if (run.state === 'running') setTimeout(ask, 1000);
+      else if (ended) ended(run);
+    } catch (e) {
+      say('Cannot reach the server. Trying again…');
+      setTimeout(ask, 3000);
+    }
+  };
+  setTimeout(ask, 500);
+}
+
+// The panel's heading in view: the outcome is seen without scrolling for it.
+const inView = (panel) => {
+  const heading = panel.querySelector('h2');
+  if (heading) heading.scrollIntoView({ block: 'nearest' });
+};
+
+function startImports(form) {
+  const panel = document.getElementById('import-run');
+  const help = document.getElementById('import-help');
+  const problem = document.getElementById('import-error');
+  const buttons = form.querySelectorAll('button[type=submit]');
+  const busy = (on) => {
+    form.dataset.running = on ? 'yes' : '';
+    buttons.forEach((b) => { b.disabled = on; });
+  };
+  const refuse = (text) => {
+    problem.textContent = text;
+    problem.hidden = false;
+    panel.hidden = true;
+    help.hidden = false;
+    busy(false);
+    problem.focus();
+  };
+  // Another file or layout: the last check says nothing about it.
+  form.addEventListener('change', () => {
+    if (form.dataset.running === 'yes') return;
+    problem.hidden = true;
+    panel.hidden = true;
+    help.hidden = false;
+  });
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    event.stopPropagation();
+    if (form.dataset.running === 'yes') return;
+    const mode = event.submitter && event.submitter.value === 'apply' ? 'apply' : 'preview';
+    const kind = form.querySelector('input[name=kind]:checked');
+    const file = form.elements.file.files[0];
+    problem.hidden = true;
+    if (!kind) {
+      refuse('Say what is in the file first: choose one of the four kinds in step 1.');
+      return;
+    }
+    if (!file) {
+      refuse('Choose the file first (step 2).');
+      return;
+    }
+    if (file.size === 0) {
+      refuse('The file is empty: there is nothing to import.');
+      return;
+    }
+    const max = Number(form.dataset.maxBytes) || 0;
+    if (max > 0 && file.size > max) {
+      const mb = (file.size / (1024 * 1024)).toFixed(1);
+      refuse(`The file is too large (${mb} MB): an import takes at most ${form.dataset.maxMb} MB. Split it into smaller files.`);
+      return;
+    }
+    busy(true);
+    help.hidden = true;
+    const sending = {
+      state: 'sending', mode, percent: 0, rows_done: 0, total_rows: 0, rows_per_sec: 0,
+      created: 0, linked: 0, already_there: 0, refused: 0, rows: 0, problems: [], error: '',
+    };
+    showRun(panel, sending);
+    inView(panel);
+    const query = new URLSearchParams({
+      kind: kind.value,
+      dry_run: mode === 'preview' ? 'true' : 'false',
+      all_or_nothing: form.elements.all_or_nothing.checked ? 'true' : 'false',
+      file_name: file.name,
+      wait: 'false',
+    });
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', `${panel.dataset.api}?${query}`);
+    xhr.setRequestHeader('X-CSRF-Token', form.elements.csrf.value);
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.upload.addEventListener('progress', (e) => {
+      if (!e.lengthComputable || e.total === 0) return;
+      showRun(panel, { ...sending, percent: Math.floor((e.loaded * 100) / e.total) });
+    });
+    xhr.addEventListener('load', () => {
+      let answer = null;
+      try {
+        answer = JSON.parse(xhr.responseText);
+      } catch (e) {
+        answer = null;
+      }
+      if (xhr.status === 202 && answer && answer.id) {
+        if (mode === 'apply') {
+          window.location.assign(`/console/imports/${answer.id}`);
+          return;
+        }
+        showRun(panel, runOf(answer));
+        followRun(panel, answer.id, () => {
+          busy(false);
+          inView(panel);
+        });
+        return;
+      }
+      if (xhr.status === 401) {
+        refuse('Your login has ended. Reload the page to log in again.');
+      } else if (answer && answer.error && answer.error.message) {
+        refuse(answer.error.message);
+      } else if (xhr.status === 413) {
+        refuse('The file is too large for the server. Split it into smaller files.');
+      } else {
+        refuse('The file could not be imported: the server did not take it. Try again.');
+      }
+    });
+    xhr.addEventListener('error', () => {
+      refuse('The file could not be sent: the server cannot be reached. Check the network and try again.');
+    });
+    xhr.send(file);
+  });
+}
+
+const importForm = document.getElementById('import-form');
+if (importForm) startImports(importForm);
+
+// The page of one import that is still running follows it.
+const runPanel = document.querySelector('#import-run[data-follow]');
+if (runPanel) followRun(runPanel, runPanel.dataset.import, () => {});
