@@ -7,7 +7,7 @@
 
 use uuid::Uuid;
 
-use crate::db::{On, Ts, Tx};
+use crate::db::{Backend, On, Ts, Tx};
 use crate::error::Result;
 use crate::on;
 
@@ -25,11 +25,19 @@ pub enum Val {
 /// Values bound per statement. SQLite finds each bound value's placeholder by
 /// a scan of the statement's placeholders, so its cost grows with the square
 /// of their number: there, statements stay small (they cost little in-process).
-pub fn binds_per_statement(tx: &mut Tx) -> usize {
-    match tx.conn() {
-        On::Pg(_) => 6_000,
-        On::Sqlite(_) => 240,
+pub fn binds_on(backend: Backend) -> usize {
+    match backend {
+        Backend::Postgres => 6_000,
+        Backend::Sqlite => 240,
     }
+}
+
+/// [`binds_on`] the transaction's database.
+pub fn binds_per_statement(tx: &mut Tx) -> usize {
+    binds_on(match tx.conn() {
+        On::Pg(_) => Backend::Postgres,
+        On::Sqlite(_) => Backend::Sqlite,
+    })
 }
 
 /// Rows per statement for rows of `cols` values.

@@ -254,9 +254,16 @@ pub fn settings(url: &str) -> Settings {
         login_attempts_per_user: 100_000,
         // Some tests put dozens of dispatchers in one area.
         max_dispatchers_per_area: 1000,
+        import_dir: scratch_import_dir(),
         ..Config::default()
     };
     config.validate().expect("test settings are valid")
+}
+
+/// Where test servers keep uploads and import results: a folder of this
+/// test process under the system's temp folder, never the source tree.
+fn scratch_import_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("traitortrack-test-imports-{}", std::process::id()))
 }
 
 /// Settings for a test server on `url` with the production defaults.
@@ -265,6 +272,7 @@ pub fn production_settings(url: &str) -> Settings {
         database_url: url.to_string(),
         listen: "127.0.0.1:0".into(),
         max_connections: 16,
+        import_dir: scratch_import_dir(),
         ..Config::default()
     };
     config.validate().expect("test settings are valid")
