@@ -118,25 +118,26 @@ pub struct Pending {
 /// Writes audit rows and queues them for sealing, in order, in a few
 /// statements, in the caller's transaction: what [`record`] does for one.
 pub async fn record_all(tx: &mut Tx, rows: Vec<Pending>) -> Result<()> {
+    use crate::rows::{rows_list, rows_per_list, Val};
     const COLS: usize = 11;
-    let per = crate::rows::rows_per_statement(tx, COLS);
+    let per = rows_per_list(tx, COLS);
+    let total = rows.len();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Pending> = rows.by_ref().take(per).collect();
-        let list = crate::rows::values(chunk.len(), COLS, 1, &["", "BIGINT", "", "BIGINT"], "");
+        let list = rows_list(tx, chunk.len(), COLS, &["", "BIGINT", "", "BIGINT"]);
         let insert = format!(
             "INSERT INTO audit_log (at, actor_id, actor, station_id, action, entity, \
-             entity_code, before, after, request_id, ip) VALUES {list} RETURNING id"
+             entity_code, before, after, request_id, ip) VALUES {list}"
         );
         let sql = match tx.conn() {
             On::Pg(_) => format!(
-                "WITH a AS ({insert}) INSERT INTO audit_unsealed (audit_id) SELECT id FROM a RETURNING audit_id"
+                "WITH a AS ({insert} RETURNING id) INSERT INTO audit_unsealed (audit_id) SELECT id FROM a"
             ),
             On::Sqlite(_) => insert,
         };
         let mut vals = Vec::with_capacity(chunk.len() * COLS);
         for row in chunk {
-            use crate::rows::Val;
             vals.extend([
                 Val::Ts(row.at),
                 Val::OptInt(row.actor.user_id),
@@ -151,21 +152,17 @@ pub async fn record_all(tx: &mut Tx, rows: Vec<Pending>) -> Result<()> {
                 Val::OptText(row.actor.ip),
             ]);
         }
-        let ids: Vec<i64> = on!(tx.conn(), |c| {
-            let q = sqlx::query_scalar(&sql).persistent(false);
-            crate::bind_all!(q, vals).fetch_all(&mut *c).await
-        })?;
-        if let On::Sqlite(c) = tx.conn() {
-            let sql = format!(
-                "INSERT INTO audit_unsealed (audit_id) VALUES {}",
-                crate::rows::values(ids.len(), 1, 1, &[], "")
-            );
-            let mut q = sqlx::query(&sql).persistent(false);
-            for id in &ids {
-                q = q.bind(*id);
-            }
-            q.execute(c).await?;
-        }
+        crate::rows::execute(tx, &sql, None, vals).await?;
+    }
+    if let On::Sqlite(c) = tx.conn() {
+        // SQLite gives a new row the highest id so far plus one, and this
+        // transaction is the only writer: the newest rows are these.
+        sqlx::query(
+            "INSERT INTO audit_unsealed (audit_id) SELECT id FROM audit_log ORDER BY id DESC LIMIT $1",
+        )
+        .bind(total as i64)
+        .execute(c)
+        .await?;
     }
     Ok(())
 }

@@ -72,6 +72,43 @@ pub fn values(rows: usize, cols: usize, first: usize, casts: &[&str], tail: &str
     sql
 }
 
+/// Rows per statement for a [`rows_list`] of rows of `cols` values.
+pub fn rows_per_list(tx: &mut Tx, cols: usize) -> usize {
+    let binds = match tx.conn() {
+        On::Pg(_) => 6_000,
+        On::Sqlite(_) => 960,
+    };
+    (binds / cols.max(1)).max(1)
+}
+
+/// [`values`] for a statement whose only values are its rows, numbered from
+/// the first. SQLite gets anonymous `?` placeholders: it names each numbered
+/// one by a scan of all of them, which costs the square of their number.
+pub fn rows_list(tx: &mut Tx, rows: usize, cols: usize, casts: &[&str]) -> String {
+    let numbered = values(rows, cols, 1, casts, "");
+    match tx.conn() {
+        On::Pg(_) => numbered,
+        On::Sqlite(_) => anonymous(&numbered),
+    }
+}
+
+/// `$1`, `$2`, … in order, as `?`.
+fn anonymous(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            while chars.peek().is_some_and(char::is_ascii_digit) {
+                chars.next();
+            }
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `$1, $2, …, $n`.
 pub fn placeholders(n: usize) -> String {
     (1..=n)
@@ -145,5 +182,9 @@ mod tests {
         );
         assert_eq!(values(2, 1, 2, &[], ", $1"), "($2, $1), ($3, $1)");
         assert_eq!(placeholders(3), "$1, $2, $3");
+        assert_eq!(
+            anonymous("(CAST($1 AS BIGINT), $2), ($3, $14)"),
+            "(CAST(? AS BIGINT), ?), (?, ?)"
+        );
     }
 }

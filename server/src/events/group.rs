@@ -9,14 +9,14 @@
 //! concurrent resends, and a resend stored first by someone else sends the
 //! whole group round again, where it is answered from the stored outcome.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use rand::Rng;
 use traitortrack_protocol::{normalize, Event, EventResult, EventStatus, EventType};
 use uuid::Uuid;
 
-use super::{worker_refusal, Job};
+use super::{worker_refusal, Job, SignedIn};
 use crate::audit::Actor;
 use crate::bills;
 use crate::config::Settings;
@@ -25,7 +25,7 @@ use crate::db::{self, Db, Ts, Tx};
 use crate::error::{Error, Result};
 use crate::linking::{self, Changed, Link, Scans, Unlink};
 use crate::on;
-use crate::rows::{self, placeholders, rows_per_statement, values, Val};
+use crate::rows::{self, placeholders, rows_list, rows_per_list, rows_per_statement, Val};
 use crate::stations::{self, Station};
 use crate::users::{self, User};
 
@@ -35,9 +35,9 @@ const ATTEMPTS: u32 = 5;
 /// Applies the jobs in one transaction and answers each. When the group
 /// fails for a reason that is not passing, each batch is tried alone, so
 /// one batch's failure is never its neighbours'.
-pub(super) async fn apply(db: &Db, settings: &Settings, jobs: Vec<Job>) {
+pub(super) async fn apply(db: &Db, settings: &Settings, known: &SignedIn, jobs: Vec<Job>) {
     if jobs.len() > 1 {
-        match with_retries(db, settings, &jobs).await {
+        match with_retries(db, settings, known, &jobs).await {
             Ok(answers) => return answer(jobs, answers),
             Err(e) => {
                 tracing::warn!(error = %e, batches = jobs.len(), "group failed; batches apply alone")
@@ -46,7 +46,7 @@ pub(super) async fn apply(db: &Db, settings: &Settings, jobs: Vec<Job>) {
     }
     for job in jobs {
         let one = std::slice::from_ref(&job);
-        let result = with_retries(db, settings, one)
+        let result = with_retries(db, settings, known, one)
             .await
             .map(|mut answers| answers.pop().unwrap_or_default());
         let _ = job.reply.send(result);
@@ -60,11 +60,16 @@ fn answer(jobs: Vec<Job>, answers: Vec<Vec<EventResult>>) {
     }
 }
 
-async fn with_retries(db: &Db, settings: &Settings, jobs: &[Job]) -> Result<Vec<Vec<EventResult>>> {
+async fn with_retries(
+    db: &Db,
+    settings: &Settings,
+    known: &SignedIn,
+    jobs: &[Job],
+) -> Result<Vec<Vec<EventResult>>> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let again = match try_group(db, settings, jobs).await {
+        let again = match try_group(db, settings, known, jobs).await {
             Ok(Ok(answers)) => return Ok(answers),
             Ok(Err(Changed)) => Ok(()),
             Err(Error::Db(e)) if db::is_transient(&e) => Err(Error::Db(e)),
@@ -105,6 +110,7 @@ fn codes_of(ev: &Event) -> impl Iterator<Item = String> + '_ {
 async fn try_group(
     db: &Db,
     settings: &Settings,
+    known: &SignedIn,
     jobs: &[Job],
 ) -> Result<Result<Vec<Vec<EventResult>>, Changed>> {
     let mut tx = db.begin().await?;
@@ -125,8 +131,26 @@ async fn try_group(
     let pairs: BTreeSet<(i64, i64)> = all()
         .filter_map(|(j, ev)| Some((j.station.id, worker_of(&workers, &ev.user)?.id)))
         .collect();
-    let pairs: Vec<(i64, i64)> = pairs.into_iter().collect();
-    let signed_in = stations::signed_in(&mut tx, &pairs).await?;
+    let (mut signed_in, mut unknown) = (HashSet::new(), Vec::new());
+    {
+        let known = lock(known);
+        for pair in pairs {
+            if known.contains(&pair) {
+                signed_in.insert(pair);
+            } else {
+                unknown.push(pair);
+            }
+        }
+    }
+    if !unknown.is_empty() {
+        let found = stations::signed_in(&mut tx, &unknown).await?;
+        let mut known = lock(known);
+        if known.len() > 1_000_000 {
+            known.clear();
+        }
+        known.extend(found.iter().copied());
+        signed_in.extend(found);
+    }
     let link_codes: BTreeSet<String> = all()
         .filter(|(_, ev)| ev.kind == EventType::Link)
         .flat_map(|(_, ev)| codes_of(ev))
@@ -236,6 +260,10 @@ async fn try_group(
     }
     tx.commit().await?;
     Ok(Ok(answers))
+}
+
+fn lock(known: &SignedIn) -> std::sync::MutexGuard<'_, HashSet<(i64, i64)>> {
+    known.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn worker_of<'w>(workers: &'w HashMap<String, User>, name: &str) -> Option<&'w User> {
@@ -375,11 +403,11 @@ fn resent(
 
 /// Stores the outcomes; [`Changed`] when a concurrent resend stored one first.
 async fn store_outcomes(tx: &mut Tx, rows: &[Stored]) -> Result<Result<(), Changed>> {
-    for chunk in rows.chunks(rows_per_statement(tx, 9)) {
+    for chunk in rows.chunks(rows_per_list(tx, 9)) {
         let sql = format!(
             "INSERT INTO events (id, station_id, user_id, kind, status, code, scanned_at, received_at, result)
              VALUES {} ON CONFLICT (id) DO NOTHING",
-            values(chunk.len(), 9, 1, &["", "BIGINT", "BIGINT"], "")
+            rows_list(tx, chunk.len(), 9, &["", "BIGINT", "BIGINT"])
         );
         let mut vals = Vec::with_capacity(chunk.len() * 9);
         for row in chunk {

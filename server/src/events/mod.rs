@@ -12,7 +12,7 @@
 
 mod group;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -51,7 +51,13 @@ pub struct Groups {
     appliers: Arc<Semaphore>,
     /// When each station was last marked seen, and with what report.
     touched: Arc<Mutex<HashMap<i64, (Instant, Report)>>>,
+    /// (station, worker) pairs known to have logged in there: a login at a
+    /// station is never taken back, so what was read once holds.
+    signed_in: SignedIn,
 }
+
+/// (station, worker) pairs known to have logged in there.
+type SignedIn = Arc<Mutex<HashSet<(i64, i64)>>>;
 
 impl Groups {
     pub fn new(backend: Backend) -> Groups {
@@ -63,6 +69,7 @@ impl Groups {
             queue: Arc::default(),
             appliers: Arc::new(Semaphore::new(appliers)),
             touched: Arc::default(),
+            signed_in: Arc::default(),
         }
     }
 
@@ -157,9 +164,9 @@ pub async fn apply_batch(
                 }
                 // A task of its own: the group finishes and answers every
                 // batch in it even if this request's client goes away.
-                let (db, settings) = (db.clone(), settings.clone());
+                let (db, settings, known) = (db.clone(), settings.clone(), groups.signed_in.clone());
                 tokio::spawn(async move {
-                    group::apply(&db, &settings, jobs).await;
+                    group::apply(&db, &settings, &known, jobs).await;
                     drop(permit);
                 });
             }

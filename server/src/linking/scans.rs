@@ -25,7 +25,7 @@ use crate::counters::{self, Deltas};
 use crate::db::{Ts, Tx};
 use crate::error::{Error, Result};
 use crate::on;
-use crate::rows::{self, placeholders, rows_per_statement, values, Val};
+use crate::rows::{self, placeholders, rows_list, rows_per_list, rows_per_statement, Val};
 use crate::users::User;
 
 /// A write's guard did not hold: someone outside the group's locks changed a
@@ -35,7 +35,7 @@ pub struct Changed;
 
 #[derive(Debug)]
 struct Bag {
-    /// 0 until a new bag is written.
+    /// 0 for a new bag (written and linked by its code).
     id: i64,
     kind: BagKind,
     capacity: Option<i32>,
@@ -277,11 +277,11 @@ impl Scans {
             return Ok(Ok(()));
         }
         // New bags, with their final counts and areas.
-        for chunk in self.new_bags.chunks(rows_per_statement(tx, 7)) {
+        for chunk in self.new_bags.chunks(rows_per_list(tx, 7)) {
             let sql = format!(
                 "INSERT INTO bags (code, kind, capacity, child_count, dispatch_area, created_at, updated_at)
-                 VALUES {} ON CONFLICT (code) DO NOTHING RETURNING id, code",
-                values(chunk.len(), 7, 1, &[], "")
+                 VALUES {} ON CONFLICT (code) DO NOTHING",
+                rows_list(tx, chunk.len(), 7, &[])
             );
             let mut vals = Vec::with_capacity(chunk.len() * 7);
             for code in chunk {
@@ -298,14 +298,8 @@ impl Scans {
                     Val::Ts(bag.updated_at),
                 ]);
             }
-            let made = rows::ids_of(tx, &sql, None, vals).await?;
-            if made.len() != chunk.len() {
+            if rows::execute(tx, &sql, None, vals).await? != chunk.len() as u64 {
                 return Ok(Err(Changed));
-            }
-            for (id, code) in made {
-                if let Some(bag) = self.bags.get_mut(&code) {
-                    bag.id = id;
-                }
             }
         }
 
@@ -315,13 +309,13 @@ impl Scans {
             .values()
             .filter(|b| !b.new && (b.count != b.start_count || b.area_given))
             .collect();
-        for chunk in grown.chunks(rows_per_statement(tx, 4)) {
+        for chunk in grown.chunks(rows_per_list(tx, 4)) {
             let sql = format!(
                 "UPDATE bags SET child_count = bags.child_count + v.column2, updated_at = v.column3,
                         dispatch_area = COALESCE(bags.dispatch_area, v.column4)
                  FROM (VALUES {}) AS v
                  WHERE bags.id = v.column1 AND bags.child_count + v.column2 <= bags.capacity",
-                values(chunk.len(), 4, 1, &["BIGINT", "INTEGER", "", "TEXT"], "")
+                rows_list(tx, chunk.len(), 4, &["BIGINT", "INTEGER", "", "TEXT"])
             );
             let vals = chunk
                 .iter()
@@ -339,22 +333,22 @@ impl Scans {
             }
         }
 
-        // The links.
-        for chunk in self.links.chunks(rows_per_statement(tx, 6)) {
-            let sql =
-                format!(
+        // The links, by code: new bags' ids never travel back from the database.
+        for chunk in self.links.chunks(rows_per_list(tx, 6)) {
+            let sql = format!(
                 "INSERT INTO links (parent_id, child_id, user_id, station_id, event_id, linked_at)
-                 VALUES {} ON CONFLICT (child_id) DO NOTHING",
-                values(chunk.len(), 6, 1, &["BIGINT", "BIGINT", "BIGINT", "BIGINT"], "")
+                 SELECT p.id, c.id, v.column3, v.column4, v.column5, v.column6
+                 FROM (VALUES {}) AS v
+                 JOIN bags p ON p.code = v.column1
+                 JOIN bags c ON c.code = v.column2
+                 WHERE true ON CONFLICT (child_id) DO NOTHING",
+                rows_list(tx, chunk.len(), 6, &["TEXT", "TEXT", "BIGINT", "BIGINT"])
             );
             let mut vals = Vec::with_capacity(chunk.len() * 6);
             for (parent, child, worker, station, event, at) in chunk {
-                let (Some(p), Some(c)) = (self.bags.get(parent), self.bags.get(child)) else {
-                    return Ok(Err(Changed));
-                };
                 vals.extend([
-                    Val::Int(p.id),
-                    Val::Int(c.id),
+                    Val::Text(parent.clone()),
+                    Val::Text(child.clone()),
                     Val::Int(*worker),
                     Val::OptInt(*station),
                     Val::OptUuid(*event),
