@@ -48,6 +48,12 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Imports running in this process, for their progress.
     pub imports: import::Running,
+    /// Sessions checked lately (see [`sessions::Cache`]).
+    pub sessions: Arc<sessions::Cache>,
+    /// Station keys checked lately (see [`stations::Keys`]).
+    pub station_keys: Arc<stations::Keys>,
+    /// The totals as last read (see [`counters::Snapshot`]).
+    pub stats: Arc<counters::Snapshot>,
 }
 
 impl AppState {
@@ -58,6 +64,9 @@ impl AppState {
             clock: Clock::default(),
             metrics: Arc::new(metrics::Metrics::new()),
             imports: import::Running::default(),
+            sessions: Arc::default(),
+            station_keys: Arc::default(),
+            stats: Arc::default(),
         }
     }
 
