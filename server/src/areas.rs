@@ -162,6 +162,7 @@ pub async fn rename(tx: &mut Tx, actor: &Actor, id: i64, name: &str, now: Ts) ->
         Err(e) if crate::db::is_unique_violation(&e) => return Err(taken(&name)),
         Err(e) => return Err(e.into()),
     }
+    tx.access_changed();
     let users = on!(tx.conn(), |c| sqlx::query(
         "UPDATE users SET dispatch_area = $2, updated_at = $3 WHERE dispatch_area = $1"
     )

@@ -109,49 +109,82 @@ async fn visible(db: &Db, viewer: &User, raw_code: &str) -> Result<BagRow> {
     Ok(bag)
 }
 
-/// Reads one bag with everything about it, as `viewer` may see it.
+/// A bag as [`get`] reads it: its row, bill, parent and children.
+type Found = (Row, Option<String>, Option<String>, Vec<LinkedChild>);
+
+/// Reads one bag with everything about it, as `viewer` may see it, in one
+/// statement: a row per child (one row for a child bag or an empty parent),
+/// the bag's columns, bill and parent repeated on each (and read from the
+/// first only).
 pub async fn get(db: &Db, viewer: &User, raw_code: &str) -> Result<Bag> {
-    let bag = visible(db, viewer, raw_code).await?;
-    let (parent, children) = match bag.kind {
-        BagKind::Child => {
-            let parent: Option<String> = on!(db.reader(), |c| {
-                sqlx::query_scalar(
-                "SELECT p.code FROM links l JOIN bags p ON p.id = l.parent_id WHERE l.child_id = $1"
+    let code = normalize(raw_code)?;
+    let found: Option<Found> = on!(db.reader(), |c| {
+        async {
+            let rows = sqlx::query(
+                "SELECT b.id, b.code, b.kind, b.capacity, b.child_count, b.bill_id,
+                        b.dispatch_area, b.created_at, b.updated_at,
+                        bl.code, p.code, c.code, l.linked_at, u.username
+                 FROM bags b
+                 LEFT JOIN bills bl ON bl.id = b.bill_id
+                 LEFT JOIN links pl ON pl.child_id = b.id
+                 LEFT JOIN bags p ON p.id = pl.parent_id
+                 LEFT JOIN links l ON l.parent_id = b.id
+                 LEFT JOIN bags c ON c.id = l.child_id
+                 LEFT JOIN users u ON u.id = l.user_id
+                 WHERE b.code = $1
+                 ORDER BY l.id",
             )
-            .bind(bag.id)
-            .fetch_optional(c)
-            .await
-            })?;
-            (parent, Vec::new())
-        }
-        BagKind::Parent => {
-            let rows: Vec<(String, Ts, Option<String>)> = on!(db.reader(), |c| sqlx::query_as(
-                "SELECT c.code, l.linked_at, u.username FROM links l
-                 JOIN bags c ON c.id = l.child_id LEFT JOIN users u ON u.id = l.user_id
-                 WHERE l.parent_id = $1 ORDER BY l.id"
-            )
-            .bind(bag.id)
+            .bind(&code)
             .fetch_all(c)
-            .await)?;
-            let children = rows
-                .into_iter()
-                .map(|(code, at, by)| LinkedChild {
-                    code,
-                    linked_at: at.time(),
-                    linked_by: by,
-                })
-                .collect();
-            (None, children)
+            .await?;
+            let Some(first) = rows.first() else {
+                return Ok(None);
+            };
+            // Each column by its place in the SELECT.
+            macro_rules! get {
+                ($row:expr, $i:literal) => {
+                    sqlx::Row::try_get($row, $i)?
+                };
+            }
+            let bag: Row = (
+                get!(first, 0),
+                get!(first, 1),
+                get!(first, 2),
+                get!(first, 3),
+                get!(first, 4),
+                get!(first, 5),
+                get!(first, 6),
+                get!(first, 7),
+                get!(first, 8),
+            );
+            let (bill, parent) = (get!(first, 9), get!(first, 10));
+            let mut children = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let child: Option<String> = get!(row, 11);
+                let linked_at: Option<Ts> = get!(row, 12);
+                if let (Some(code), Some(at)) = (child, linked_at) {
+                    children.push(LinkedChild {
+                        code,
+                        linked_at: at.time(),
+                        linked_by: get!(row, 13),
+                    });
+                }
+            }
+            Ok::<_, sqlx::Error>(Some((bag, bill, parent, children)))
         }
+        .await
+    })?;
+    let Some((bag, bill, parent, children)) = found else {
+        return Err(Error::not_found(
+            "bag_not_found",
+            format!("There is no bag {code}."),
+        ));
     };
-    let bill = match bag.bill_id {
-        Some(id) => on!(db.reader(), |c| sqlx::query_scalar(
-            "SELECT code FROM bills WHERE id = $1"
-        )
-        .bind(id)
-        .fetch_optional(c)
-        .await)?,
-        None => None,
+    let bag = from_row(bag)?;
+    viewer.check_area(&bag.code, bag.dispatch_area.as_deref())?;
+    let (parent, children) = match bag.kind {
+        BagKind::Child => (parent, Vec::new()),
+        BagKind::Parent => (None, children),
     };
     Ok(Bag {
         complete: bag.is_complete(),

@@ -3,12 +3,14 @@
 //! transaction picks at random, so concurrent writers rarely wait on one another.
 
 use std::collections::BTreeMap;
+use std::sync::{PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use time::{Date, OffsetDateTime, UtcOffset};
 use traitortrack_protocol::{BillStatus, BillsByStatus, Stats};
 
-use crate::db::{Db, Tx};
+use crate::db::{self, Db, Tx, Watched};
 use crate::error::Result;
 use crate::on;
 use crate::rows::{placeholders, values};
@@ -109,6 +111,11 @@ impl Deltas {
         *self.0.entry(name.into()).or_insert(0) += by;
     }
 
+    /// True when no total changes.
+    pub fn is_empty(&self) -> bool {
+        self.0.values().all(|by| *by == 0)
+    }
+
     /// Records a bill moving from one status to another.
     pub fn bill_moved(&mut self, from: Option<BillStatus>, to: BillStatus) {
         if from == Some(to) {
@@ -185,4 +192,66 @@ pub async fn stats(db: &Db, today: Date) -> Result<Stats> {
         },
         scans_today: get(&scans),
     })
+}
+
+/// How old the [`Snapshot`] may be when no change of this process moved it
+/// on: how long another server process's changes may take to show here.
+pub const SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// The totals as last read, for `GET /api/v1/stats`: read again when this
+/// process has committed a change to them since (every commit with counter
+/// deltas moves [`Watched::Counters`] on, so a reader sees its own change at
+/// once), when the warehouse day changed, and otherwise at most
+/// [`SNAPSHOT_MAX_AGE`] after the last read. One request reads while the
+/// others that need a new snapshot wait for it.
+#[derive(Default)]
+pub struct Snapshot {
+    last: RwLock<Option<Taken>>,
+    reading: tokio::sync::Mutex<()>,
+}
+
+struct Taken {
+    day: Date,
+    generation: u64,
+    read_at: Instant,
+    stats: Stats,
+}
+
+impl Snapshot {
+    /// The totals of `today`, from the snapshot while it is current.
+    pub async fn stats(&self, db: &Db, today: Date) -> Result<Stats> {
+        if let Some(stats) = self.current(today) {
+            return Ok(stats);
+        }
+        let _reading = self.reading.lock().await;
+        // Another request may have read them while this one waited.
+        if let Some(stats) = self.current(today) {
+            return Ok(stats);
+        }
+        // Read before the database: a change committed meanwhile makes the
+        // snapshot stale at once.
+        let generation = db::generation(Watched::Counters);
+        let stats = stats(db, today).await?;
+        *self.last.write().unwrap_or_else(PoisonError::into_inner) = Some(Taken {
+            day: today,
+            generation,
+            read_at: Instant::now(),
+            stats: stats.clone(),
+        });
+        Ok(stats)
+    }
+
+    fn current(&self, today: Date) -> Option<Stats> {
+        let generation = db::generation(Watched::Counters);
+        self.last
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .filter(|t| {
+                t.day == today
+                    && t.generation == generation
+                    && t.read_at.elapsed() < SNAPSHOT_MAX_AGE
+            })
+            .map(|t| t.stats.clone())
+    }
 }

@@ -8,6 +8,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::encode::IsNull;
@@ -70,6 +71,45 @@ pub struct Tx {
     inner: On<sqlx::Transaction<'static, Postgres>, sqlx::Transaction<'static, Sqlite>>,
     pub deltas: Deltas,
     saved: Option<Deltas>,
+    /// The transaction wrote to what [`Watched::Access`] covers.
+    access_changed: bool,
+}
+
+/// What the in-process caches copy from the database, each with a
+/// generation this process moves on after every commit that changes it. A
+/// copy is good only while the generation it was read at is still the
+/// current one (and no older than its cache's time to live, for changes
+/// other server processes make).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watched {
+    /// Who may do what: users, sessions and stations (the session and
+    /// station key caches).
+    Access,
+    /// The running totals (the stats snapshot): moved by every commit with
+    /// counter deltas.
+    Counters,
+}
+
+/// How long a cached copy of what [`Watched::Access`] covers is used before
+/// it is read again: how long a change another server process makes (a
+/// logout, a lock, a revoked station) may take to apply in this one.
+pub const ACCESS_TTL: Duration = Duration::from_secs(2);
+
+/// The generations of [`Watched`]: one set for the process, since a cache
+/// that reloads once too often is harmless (only tests run several servers
+/// in one process) and one that misses a change is not.
+static GENERATIONS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+/// The current generation of `what`: read it before reading the database
+/// for a copy, and keep it with the copy.
+pub fn generation(what: Watched) -> u64 {
+    GENERATIONS[what as usize].load(Ordering::SeqCst)
+}
+
+/// Moves `what` on: call it after a change to it is committed (a
+/// [`Tx`] does it itself; see [`Tx::access_changed`]).
+pub fn changed(what: Watched) {
+    GENERATIONS[what as usize].fetch_add(1, Ordering::SeqCst);
 }
 
 static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -181,6 +221,7 @@ impl Db {
             inner,
             deltas: Deltas::default(),
             saved: None,
+            access_changed: false,
         })
     }
 
@@ -204,11 +245,32 @@ impl Tx {
         }
     }
 
-    /// Writes the counter changes, then commits.
+    /// Marks this transaction as a change to users, sessions or stations:
+    /// its commit makes every cached session and station key be read again.
+    /// Every write to those tables calls it, except new sessions and
+    /// stations (nothing cached them yet) and "last seen" marks.
+    pub fn access_changed(&mut self) {
+        self.access_changed = true;
+    }
+
+    /// Writes the counter changes, then commits; then moves the generations
+    /// of what it changed on (whatever the outcome: a commit whose answer
+    /// was lost may still have happened).
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
         let deltas = std::mem::take(&mut self.deltas);
-        deltas.write(&mut self).await?;
-        on!(self.inner, |t| t.commit().await)
+        let counted = !deltas.is_empty();
+        let access = self.access_changed;
+        let done = match deltas.write(&mut self).await {
+            Ok(()) => on!(self.inner, |t| t.commit().await),
+            Err(e) => Err(e),
+        };
+        if access {
+            changed(Watched::Access);
+        }
+        if counted {
+            changed(Watched::Counters);
+        }
+        done
     }
 
     /// Opens the savepoint that keeps one event all-or-nothing inside a batch.

@@ -51,6 +51,12 @@ pub struct AppState {
     pub imports: import::Running,
     /// Station batches waiting to be applied together.
     pub events: events::Groups,
+    /// Sessions checked lately (see [`sessions::Cache`]).
+    pub sessions: Arc<sessions::Cache>,
+    /// Station keys checked lately (see [`stations::Keys`]).
+    pub station_keys: Arc<stations::Keys>,
+    /// The totals as last read (see [`counters::Snapshot`]).
+    pub stats: Arc<counters::Snapshot>,
 }
 
 impl AppState {
@@ -62,6 +68,9 @@ impl AppState {
             clock: Clock::default(),
             metrics: Arc::new(metrics::Metrics::new()),
             imports: import::Running::default(),
+            sessions: Arc::default(),
+            station_keys: Arc::default(),
+            stats: Arc::default(),
         }
     }
 

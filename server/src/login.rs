@@ -86,6 +86,7 @@ async fn count_failure(
     refusal: Error,
     now: Ts,
 ) -> Result<Error> {
+    tx.access_changed();
     let failures: i32 = on!(tx.conn(), |c| {
         sqlx::query_scalar(
         "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins"
@@ -98,6 +99,7 @@ async fn count_failure(
         return Ok(refusal);
     }
     let until = Ts::new(now.time() + settings.lockout);
+    tx.access_changed();
     on!(tx.conn(), |c| sqlx::query(
         "UPDATE users SET failed_logins = 0, login_locked_until = $2 WHERE id = $1"
     )
@@ -150,14 +152,8 @@ pub async fn login(
             return Err(locked_for(until, now));
         }
     }
-    let stored = user.as_ref().map_or_else(
-        || passwords::decoy_hash().to_string(),
-        |u| u.password_hash.clone(),
-    );
-    let typed = attempt.password.to_string();
-    let matches = tokio::task::spawn_blocking(move || passwords::verify(&typed, &stored))
-        .await
-        .map_err(|e| Error::Internal(format!("password check stopped: {e}")))?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let matches = passwords::verify_off_runtime(attempt.password, stored).await?;
 
     let mut tx = db.begin().await?;
     let user = match user {
@@ -223,6 +219,7 @@ pub async fn login(
         }
     }
     if user.failed_logins > 0 {
+        tx.access_changed();
         on!(tx.conn(), |c| sqlx::query(
             "UPDATE users SET failed_logins = 0 WHERE id = $1"
         )

@@ -14,10 +14,11 @@
 //! contains the username (any case; usernames of 4+ characters, an equal one always).
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
+use std::panic::AssertUnwindSafe;
+use std::sync::{mpsc, Arc, Mutex, OnceLock, PoisonError};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::rngs::OsRng;
 use rand::Rng;
 
@@ -144,33 +145,201 @@ pub fn check_new(password: &str, username: &str) -> Result<()> {
     Ok(())
 }
 
-/// Hashes a password. Slow on purpose: call it off the async runtime.
-pub fn hash(password: &str) -> Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    hasher()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
+/// The most threads that hash and check passwords.
+const MAX_HASHERS: usize = 4;
+
+/// argon2's working memory, kept by each password thread and used again by
+/// every hash it makes there: 19 MiB, allocated at its first hash.
+#[derive(Default)]
+struct Memory(Vec<Block>);
+
+impl Memory {
+    /// Runs `hash` with `count` blocks: this memory when they fit in our
+    /// parameters' size, else (a stored hash with more memory) a one-off.
+    fn with<T>(&mut self, count: usize, hash: impl FnOnce(&mut [Block]) -> T) -> T {
+        if count > hasher().params().block_count() {
+            return hash(&mut vec![Block::default(); count]);
+        }
+        if self.0.len() < count {
+            self.0 = vec![Block::default(); count];
+        }
+        hash(&mut self.0[..count])
+    }
 }
 
-/// True when `password` matches the stored hash. Slow on purpose.
+type Job = Box<dyn FnOnce(&mut Memory) + Send>;
+
+/// The threads that hash and check passwords, fed by a channel: one per core,
+/// at most [`MAX_HASHERS`]. Each keeps its own argon2 memory ([`Memory`]), so
+/// the server holds at most that many 19 MiB blocks, however many logins
+/// come at once: a burst waits its turn in the channel. (Hashing on tokio's
+/// blocking pool, with a fresh block each time, left hundreds of MB
+/// resident after a burst of logins: glibc keeps freed blocks in the arena
+/// of each thread that used one.)
+struct Hashers {
+    jobs: mpsc::Sender<Job>,
+}
+
+fn hashers() -> Result<&'static Hashers> {
+    static HASHERS: OnceLock<std::result::Result<Hashers, String>> = OnceLock::new();
+    HASHERS
+        .get_or_init(|| {
+            let (jobs, queue) = mpsc::channel::<Job>();
+            let queue = Arc::new(Mutex::new(queue));
+            let threads = std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .clamp(1, MAX_HASHERS);
+            for i in 0..threads {
+                let queue = Arc::clone(&queue);
+                std::thread::Builder::new()
+                    .name(format!("password-{i}"))
+                    .spawn(move || {
+                        let mut memory = Memory::default();
+                        loop {
+                            // The lock is held only while waiting for the next job.
+                            let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                            let Ok(job) = job else { break };
+                            // A panic ends that job (its caller hears of it), not the thread.
+                            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
+                        }
+                    })
+                    .map_err(|e| format!("cannot start the password threads: {e}"))?;
+            }
+            Ok(Hashers { jobs })
+        })
+        .as_ref()
+        .map_err(|e| Error::Internal(e.clone()))
+}
+
+/// Runs `work` on the password threads and waits for its answer without
+/// holding up the async runtime.
+async fn on_hashers<T: Send + 'static>(
+    work: impl FnOnce(&mut Memory) -> T + Send + 'static,
+) -> Result<T> {
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move |memory| {
+        let _ = answer.send(work(memory));
+    });
+    hashers()?
+        .jobs
+        .send(job)
+        .map_err(|_| Error::Internal("the password threads stopped".into()))?;
+    answered
+        .await
+        .map_err(|_| Error::Internal("password hashing stopped".into()))
+}
+
+/// [`hash`], on the password threads.
+pub async fn hash_off_runtime(password: &str) -> Result<String> {
+    let password = password.to_string();
+    on_hashers(move |memory| hash_in(memory, &password)).await?
+}
+
+/// [`verify`] against `stored`, on the password threads; with no stored hash
+/// (an unknown user), against the [`decoy_hash`], so that costs the same time.
+pub async fn verify_off_runtime(password: &str, stored: Option<String>) -> Result<bool> {
+    let password = password.to_string();
+    on_hashers(move |memory| {
+        let stored = match &stored {
+            Some(stored) => stored.as_str(),
+            None => decoy_hash_in(memory),
+        };
+        verify_in(memory, &password, stored)
+    })
+    .await
+}
+
+/// Hashes a password. Slow on purpose: call it off the async runtime
+/// ([`hash_off_runtime`]).
+pub fn hash(password: &str) -> Result<String> {
+    hash_in(&mut Memory::default(), password)
+}
+
+fn hash_in(memory: &mut Memory, password: &str) -> Result<String> {
+    let failed =
+        |e: &dyn std::fmt::Display| Error::Internal(format!("password hashing failed: {e}"));
+    let argon2 = hasher();
+    let salt = SaltString::generate(&mut OsRng);
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt
+        .as_salt()
+        .decode_b64(&mut salt_bytes)
+        .map_err(|e| failed(&e))?;
+    let output_len = argon2
+        .params()
+        .output_len()
+        .unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let output = memory
+        .with(argon2.params().block_count(), |blocks| {
+            Output::init_with(output_len, |out| {
+                argon2
+                    .hash_password_into_with_memory(password.as_bytes(), salt_bytes, out, blocks)
+                    .map_err(Into::into)
+            })
+        })
+        .map_err(|e| failed(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params()).map_err(|e| failed(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+/// True when `password` matches the stored hash. Slow on purpose: call it
+/// off the async runtime ([`verify_off_runtime`]).
 pub fn verify(password: &str, stored: &str) -> bool {
+    verify_in(&mut Memory::default(), password, stored)
+}
+
+/// What [`PasswordVerifier::verify_password`] does, with this memory: the
+/// algorithm, version and parameters come from the stored hash.
+fn verify_in(memory: &mut Memory, password: &str, stored: &str) -> bool {
     if password.len() > MAX_LEN * 4 {
         return false;
     }
-    match PasswordHash::new(stored) {
-        Ok(parsed) => hasher()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(version), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        parsed
+            .version
+            .map_or(Ok(Version::default()), Version::try_from),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let argon2 = Argon2::new(algorithm, version, params);
+    let computed = memory.with(argon2.params().block_count(), |blocks| {
+        Output::init_with(expected.len(), |out| {
+            argon2
+                .hash_password_into_with_memory(password.as_bytes(), salt_bytes, out, blocks)
+                .map_err(Into::into)
+        })
+    });
+    // `Output` compares in constant time.
+    computed.is_ok_and(|computed| computed == expected)
 }
 
 /// A hash of a random password: verified against when the user is unknown,
 /// so a wrong username costs the same time as a wrong password.
 pub fn decoy_hash() -> &'static str {
-    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DECOY.get_or_init(|| hash(&generate()).unwrap_or_default())
+    decoy_hash_in(&mut Memory::default())
+}
+
+fn decoy_hash_in(memory: &mut Memory) -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| hash_in(memory, &generate()).unwrap_or_default())
 }
 
 /// A random password people can type: 16 characters without look-alikes.
@@ -193,6 +362,70 @@ mod tests {
         assert!(verify("correct horse battery", &h));
         assert!(!verify("correct horse batterx", &h));
         assert!(!verify("x", "not a hash"));
+    }
+
+    /// The hashes made with reused memory are argon2's own: the crate's
+    /// verifier takes ours, ours takes the crate's, also with other
+    /// parameters (an older or a larger hash) and with memory a bigger
+    /// hash used before.
+    #[test]
+    fn reused_memory_hashes_as_argon2_does() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let mut memory = Memory::default();
+        let ours = hash_in(&mut memory, "correct horse battery").expect("hash");
+        let parsed = PasswordHash::new(&ours).expect("PHC");
+        assert!(hasher()
+            .verify_password(b"correct horse battery", &parsed)
+            .is_ok());
+        assert!(hasher().verify_password(b"wrong horse", &parsed).is_err());
+        for (algorithm, m, t, p) in [
+            (Algorithm::Argon2id, 19 * 1024, 2, 1),
+            (Algorithm::Argon2id, 8 * 1024, 1, 1),
+            (Algorithm::Argon2i, 4 * 1024, 3, 2),
+            (Algorithm::Argon2id, 24 * 1024, 1, 1),
+        ] {
+            let params = Params::new(m, t, p, None).expect("params");
+            let theirs = Argon2::new(algorithm, Version::V0x13, params)
+                .hash_password(b"plum-orbit-97", &SaltString::generate(&mut OsRng))
+                .expect("hash")
+                .to_string();
+            assert!(verify_in(&mut memory, "plum-orbit-97", &theirs), "{theirs}");
+            assert!(
+                !verify_in(&mut memory, "plum-orbit-98", &theirs),
+                "{theirs}"
+            );
+        }
+        // The memory the runs above left behind does not change a hash.
+        assert!(verify_in(&mut memory, "correct horse battery", &ours));
+        let tampered = ours.replace("m=19456", "m=19457");
+        assert!(!verify_in(&mut memory, "correct horse battery", &tampered));
+        assert!(!verify_in(
+            &mut memory,
+            "x",
+            "$argon2id$v=19$m=19456,t=2,p=1$bad"
+        ));
+    }
+
+    /// More hashes at once than there are password threads: each waits its
+    /// turn and comes out right.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_hashes_queues_for_the_password_threads() {
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..12 {
+            tasks.spawn(async move {
+                let password = format!("burst-password-{i}");
+                let stored = hash_off_runtime(&password).await.expect("hash");
+                let right = verify_off_runtime(&password, Some(stored.clone())).await;
+                let wrong = verify_off_runtime("not it at all", Some(stored)).await;
+                (right.expect("verify"), wrong.expect("verify"))
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            assert_eq!(done.expect("task"), (true, false));
+        }
+        assert!(!verify_off_runtime("anything-at-all", None)
+            .await
+            .expect("the decoy"));
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! Registered stations: each has a secret key that authenticates its sync.
 
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+use std::time::Instant;
+
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use traitortrack_protocol::StationCreated;
 
 use crate::audit::{self, Actor, Entry};
-use crate::db::{Db, Ts, Tx};
+use crate::db::{self, Db, Ts, Tx, Watched};
 use crate::error::{Error, Result};
 use crate::on;
 
@@ -80,10 +84,16 @@ pub fn random_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// What is stored instead of a secret.
+/// What is stored instead of a secret: its SHA-256 in lower-case hex.
 pub fn secret_hash(secret: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(digest.len() * 2);
+    for b in digest {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    hex
 }
 
 fn normalize_name(raw: &str) -> Result<String> {
@@ -135,21 +145,32 @@ pub async fn create(tx: &mut Tx, actor: &Actor, name: &str, now: Ts) -> Result<S
     Ok(StationCreated { id, name, key })
 }
 
-/// The station a key belongs to; refuses unknown and revoked keys alike.
-pub async fn by_key(db: &Db, key: &str) -> Result<Station> {
-    let refused = || {
-        Error::unauthorized(
-            "bad_station_key",
-            "This station key is not valid. Ask an admin to register the station again.",
-        )
-    };
+fn refused() -> Error {
+    Error::unauthorized(
+        "bad_station_key",
+        "This station key is not valid. Ask an admin to register the station again.",
+    )
+}
+
+/// The stored hash of a key that could be one.
+fn key_hash(key: &str) -> Result<String> {
     if key.is_empty() || key.len() > 256 {
         return Err(refused());
     }
+    Ok(secret_hash(key))
+}
+
+/// The station a key belongs to; refuses unknown and revoked keys alike.
+/// Reads the database each time: request handlers go through [`Keys::station`].
+pub async fn by_key(db: &Db, key: &str) -> Result<Station> {
+    read_key(db, &key_hash(key)?).await
+}
+
+async fn read_key(db: &Db, key_hash: &str) -> Result<Station> {
     let row: Option<(i64, String, Option<Ts>)> = on!(db.reader(), |c| sqlx::query_as(
         "SELECT id, name, revoked_at FROM stations WHERE key_hash = $1"
     )
-    .bind(secret_hash(key))
+    .bind(key_hash)
     .fetch_optional(c)
     .await)?;
     match row {
@@ -159,6 +180,77 @@ pub async fn by_key(db: &Db, key: &str) -> Result<Station> {
             report: Report::default(),
         }),
         _ => Err(refused()),
+    }
+}
+
+/// Station keys checked lately, so a station's request is let in without
+/// asking the database. Like the session cache ([`crate::sessions::Cache`]):
+/// a copy is used only while this process has committed no change to users,
+/// sessions or stations since it was read (a revoked station or a new key
+/// is refused at the very next request) and for at most [`db::ACCESS_TTL`]
+/// (the bound for another server process's change). Refused keys are never
+/// kept: they are read again each time, as without the cache.
+#[derive(Default)]
+pub struct Keys {
+    copies: RwLock<HashMap<String, CachedKey>>,
+}
+
+/// The most keys a [`Keys`] cache keeps.
+const KEYS_MAX: usize = 10_000;
+
+struct CachedKey {
+    id: i64,
+    name: String,
+    generation: u64,
+    read_at: Instant,
+}
+
+impl CachedKey {
+    fn current(&self, generation: u64) -> bool {
+        self.generation == generation && self.read_at.elapsed() < db::ACCESS_TTL
+    }
+}
+
+impl Keys {
+    /// [`by_key`], from the cache when it holds a current copy.
+    pub async fn station(&self, db: &Db, key: &str) -> Result<Station> {
+        let key_hash = key_hash(key)?;
+        // Read before the database: a change committed meanwhile makes the
+        // copy stale at once.
+        let generation = db::generation(Watched::Access);
+        let hit = self
+            .copies
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key_hash)
+            .filter(|c| c.current(generation))
+            .map(|c| Station {
+                id: c.id,
+                name: c.name.clone(),
+                report: Report::default(),
+            });
+        if let Some(station) = hit {
+            return Ok(station);
+        }
+        let station = read_key(db, &key_hash).await?;
+        let mut copies = self.copies.write().unwrap_or_else(PoisonError::into_inner);
+        if copies.len() >= KEYS_MAX && !copies.contains_key(&key_hash) {
+            let now = db::generation(Watched::Access);
+            copies.retain(|_, c| c.current(now));
+            if copies.len() >= KEYS_MAX {
+                copies.clear();
+            }
+        }
+        copies.insert(
+            key_hash,
+            CachedKey {
+                id: station.id,
+                name: station.name.clone(),
+                generation,
+                read_at: Instant::now(),
+            },
+        );
+        Ok(station)
     }
 }
 
@@ -305,6 +397,7 @@ pub async fn revoke(tx: &mut Tx, actor: &Actor, id: i64, now: Ts) -> Result<()> 
             format!("The station {name} is already revoked."),
         ));
     }
+    tx.access_changed();
     on!(tx.conn(), |c| sqlx::query(
         "UPDATE stations SET revoked_at = $2 WHERE id = $1"
     )
@@ -340,6 +433,7 @@ pub async fn revoke(tx: &mut Tx, actor: &Actor, id: i64, now: Ts) -> Result<()> 
 pub async fn new_key(tx: &mut Tx, actor: &Actor, id: i64, now: Ts) -> Result<StationCreated> {
     let (name, revoked_at) = find(tx, id).await?;
     let key = random_secret();
+    tx.access_changed();
     on!(tx.conn(), |c| sqlx::query(
         "UPDATE stations SET key_hash = $2, revoked_at = NULL WHERE id = $1"
     )

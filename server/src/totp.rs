@@ -83,6 +83,7 @@ pub async fn begin(tx: &mut Tx, user: &User) -> Result<Enrolment> {
     let secret = Secret::from(bytes.to_vec()).to_base32();
     let enrolment = enrolment(secret, &user.username)?;
     let secret = &enrolment.secret;
+    tx.access_changed();
     on!(tx.conn(), |c| sqlx::query(
         "UPDATE users SET totp_pending_secret = $2 WHERE id = $1"
     )
@@ -176,6 +177,7 @@ pub async fn confirm(
     let Some(step) = totp(&secret, &user.username)?.check(code.trim(), unix_secs(now)) else {
         return Err(bad_code());
     };
+    tx.access_changed();
     on!(tx.conn(), |c| sqlx::query(
         "UPDATE users SET totp_secret = totp_pending_secret, totp_pending_secret = NULL,
              totp_enabled_at = $2, totp_last_step = $3, updated_at = $2
@@ -206,6 +208,7 @@ pub async fn confirm(
 
 /// Turns two-step login off for `user` (their own choice or an admin's reset).
 pub async fn disable(tx: &mut Tx, actor: &Actor, user: &User, now: Ts) -> Result<()> {
+    tx.access_changed();
     on!(tx.conn(), |c| sqlx::query(
         "UPDATE users SET totp_secret = NULL, totp_pending_secret = NULL, totp_enabled_at = NULL,
              updated_at = $2
@@ -252,6 +255,7 @@ pub async fn check(tx: &mut Tx, user: &User, code: &str, now: Ts) -> Result<()> 
         .check(code.trim(), unix_secs(now))
         .ok_or_else(bad_code)?;
     let step = i64::try_from(step).unwrap_or(i64::MAX);
+    tx.access_changed();
     let spent = on!(tx.conn(), |c| sqlx::query(
         "UPDATE users SET totp_last_step = $2
          WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)"

@@ -258,13 +258,6 @@ fn area_required() -> Error {
     Error::bad_input("area_required", "A dispatcher needs a dispatch area.")
 }
 
-async fn hash_off_runtime(password: &str) -> Result<String> {
-    let password = password.to_string();
-    tokio::task::spawn_blocking(move || passwords::hash(&password))
-        .await
-        .map_err(|e| Error::Internal(format!("password hashing stopped: {e}")))?
-}
-
 /// Creates an account. The caller hashes nothing: this runs argon2 off the
 /// runtime. The area must exist and not be retired, and a dispatcher needs
 /// room in it (`settings.max_dispatchers_per_area`).
@@ -282,7 +275,7 @@ pub async fn create(
         return Err(area_required());
     }
     // Hash before taking the area's lock: hashing is slow on purpose.
-    let hash = hash_off_runtime(new.password).await?;
+    let hash = passwords::hash_off_runtime(new.password).await?;
     let area = match area {
         Some(name) => {
             let area = areas::for_new_member(tx, &name).await?;
@@ -697,6 +690,7 @@ pub async fn change(
     if !changed.role_changed() && !changed.area_changed() {
         return Ok(changed);
     }
+    tx.access_changed();
     on!(tx.conn(), |c| sqlx::query(
         "UPDATE users SET role = $2, dispatch_area = $3, updated_at = $4 WHERE id = $1"
     )
@@ -773,6 +767,7 @@ pub async fn lock(tx: &mut Tx, by: &User, actor: &Actor, username: &str, now: Ts
         ));
     }
     check_not_last_admin(tx, &user, "locked", now).await?;
+    tx.access_changed();
     on!(tx.conn(), |c| sqlx::query(
         "UPDATE users SET locked_at = $2, locked_until = NULL, updated_at = $2 WHERE id = $1"
     )
@@ -805,6 +800,7 @@ pub async fn lock(tx: &mut Tx, by: &User, actor: &Actor, username: &str, now: Ts
 /// Lifts an admin's lock and an automatic lockout after wrong passwords.
 pub async fn unlock(tx: &mut Tx, actor: &Actor, username: &str, now: Ts) -> Result<User> {
     let user = get(tx, username).await?;
+    tx.access_changed();
     on!(tx.conn(), |c| sqlx::query(
         "UPDATE users SET locked_at = NULL, locked_until = NULL, login_locked_until = NULL,
              failed_logins = 0, updated_at = $2
@@ -861,6 +857,7 @@ pub async fn deactivate(
         ));
     }
     check_not_last_admin(tx, &user, "switched off", now).await?;
+    tx.access_changed();
     on!(tx.conn(), |c| sqlx::query(
         "UPDATE users SET deactivated_at = $2, updated_at = $2 WHERE id = $1"
     )
@@ -911,6 +908,7 @@ pub async fn reactivate(
         let area = areas::for_new_member(tx, name).await?;
         check_room(settings, &area, false)?;
     }
+    tx.access_changed();
     on!(tx.conn(), |c| sqlx::query(
         "UPDATE users SET deactivated_at = NULL, updated_at = $2 WHERE id = $1"
     )
@@ -1005,10 +1003,8 @@ pub async fn set_password(
     now: Ts,
 ) -> Result<()> {
     passwords::check_new(password, &user.username)?;
-    let password = password.to_string();
-    let hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
-        .await
-        .map_err(|e| Error::Internal(format!("password hashing stopped: {e}")))??;
+    let hash = passwords::hash_off_runtime(password).await?;
+    tx.access_changed();
     on!(tx.conn(), |c| sqlx::query(
         "UPDATE users SET password_hash = $2, must_change_password = $3, password_changed_at = $4,
              failed_logins = 0, login_locked_until = NULL, updated_at = $4
@@ -1045,11 +1041,7 @@ pub async fn set_password(
 /// Checks a typed password against the user's stored hash (the hashing runs
 /// off the request threads).
 pub async fn check_password(user: &User, typed: &str) -> Result<()> {
-    let stored = user.password_hash.clone();
-    let typed = typed.to_string();
-    let ok = tokio::task::spawn_blocking(move || passwords::verify(&typed, &stored))
-        .await
-        .map_err(|e| Error::Internal(format!("password check stopped: {e}")))?;
+    let ok = passwords::verify_off_runtime(typed, Some(user.password_hash.clone())).await?;
     if ok {
         Ok(())
     } else {
@@ -1132,6 +1124,7 @@ pub async fn set_email(
     if before == email {
         return Ok(email);
     }
+    tx.access_changed();
     on!(tx.conn(), |c| sqlx::query(
         "UPDATE users SET email = $2, updated_at = $3 WHERE id = $1"
     )

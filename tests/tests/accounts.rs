@@ -1170,3 +1170,152 @@ async fn accounts_are_locked_switched_off_and_reset(s: &TestServer) {
     .await;
 }
 on_both!(accounts_are_locked_switched_off_and_reset);
+
+/// The status and error code of `GET /api/v1/me` with `token`.
+async fn me_status(s: &TestServer, token: &str) -> (StatusCode, String) {
+    let (status, body) = s.get(token, "/api/v1/me").await;
+    (status, code(&body).to_string())
+}
+
+/// Each server process checks logins and station keys from a cache of its
+/// own: a login or key used just before a change must still follow the
+/// change at its very next request.
+async fn a_change_applies_to_the_next_request_of_a_login_in_use(s: &TestServer) {
+    let admin = &s.admin_token;
+    s.add_user("ravi", Role::Dispatcher, Some("north")).await;
+    s.add_user("mona", Role::Dispatcher, Some("north")).await;
+    let south = add_area(s, "south").await;
+    let ended = (StatusCode::UNAUTHORIZED, "not_logged_in".to_string());
+
+    // Locked.
+    let ravi = s.login("ravi", None).await;
+    assert_eq!(me_status(s, &ravi).await.0, 200);
+    let (status, body) = post(s, admin, "/api/v1/users/ravi/lock").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(me_status(s, &ravi).await, ended, "locked");
+    let (status, body) = post(s, admin, "/api/v1/users/ravi/unlock").await;
+    assert_eq!(status, 200, "{body}");
+
+    // Logged out, and logged out everywhere.
+    let ravi = s.login("ravi", None).await;
+    let elsewhere = s.login("ravi", None).await;
+    assert_eq!(me_status(s, &ravi).await.0, 200);
+    assert_eq!(me_status(s, &elsewhere).await.0, 200);
+    let (status, body) = post(s, &ravi, "/api/v1/auth/logout").await;
+    assert!(status.is_success(), "{status} {body}");
+    assert_eq!(me_status(s, &ravi).await, ended, "logged out");
+    assert_eq!(
+        me_status(s, &elsewhere).await.0,
+        200,
+        "the other login stays"
+    );
+    let ravi = s.login("ravi", None).await;
+    assert_eq!(me_status(s, &ravi).await.0, 200);
+    let (status, body) = post(s, &ravi, "/api/v1/auth/logout-everywhere").await;
+    assert!(status.is_success(), "{status} {body}");
+    assert_eq!(
+        me_status(s, &elsewhere).await,
+        ended,
+        "logged out everywhere"
+    );
+
+    // Ended by an admin.
+    let ravi = s.login("ravi", None).await;
+    assert_eq!(me_status(s, &ravi).await.0, 200);
+    let (status, body) = post(s, admin, "/api/v1/users/ravi/logout-everywhere").await;
+    assert!(status.is_success(), "{status} {body}");
+    assert_eq!(me_status(s, &ravi).await, ended, "ended by an admin");
+
+    // A new area shows at once; a new role ends the login.
+    let mona = s.login("mona", None).await;
+    let (_, me) = s.get(&mona, "/api/v1/me").await;
+    assert_eq!(me["dispatch_area"], "north");
+    let (status, body) = s
+        .patch_json(
+            admin,
+            "/api/v1/users/mona",
+            &json!({"dispatch_area": "south"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, me) = s.get(&mona, "/api/v1/me").await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["dispatch_area"], "south", "the new area, at once");
+    let (status, body) = s
+        .patch_json(admin, "/api/v1/users/mona", &json!({"role": "biller"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(me_status(s, &mona).await, ended, "a new role");
+    let mona = s.login("mona", None).await;
+    let (_, me) = s.get(&mona, "/api/v1/me").await;
+    assert_eq!(me["role"], "biller");
+
+    // A renamed area shows at once.
+    let (status, body) = s
+        .patch_json(
+            admin,
+            &format!("/api/v1/areas/{south}"),
+            &json!({"name": "east"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, me) = s.get(&mona, "/api/v1/me").await;
+    assert_eq!(me["dispatch_area"], "east", "the area's new name, at once");
+
+    // A password reset, and a switch-off.
+    let (status, body) = s
+        .post_json(admin, "/api/v1/users/mona/password", &json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(me_status(s, &mona).await, ended, "a password reset");
+    let ravi = s.login("ravi", None).await;
+    assert_eq!(me_status(s, &ravi).await.0, 200);
+    let (status, body) = post(s, admin, "/api/v1/users/ravi/deactivate").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(me_status(s, &ravi).await, ended, "switched off");
+
+    // A revoked station, and its new key.
+    let key = s.station("dock-1").await;
+    let settings_with = |k: &str| {
+        send(
+            s.http
+                .get(s.url("/api/v1/station/settings"))
+                .header("x-station-key", k),
+        )
+    };
+    assert_eq!(settings_with(&key).await.0, 200);
+    let (_, list) = s.get(admin, "/api/v1/stations").await;
+    let id = list["items"][0]["id"].as_i64().expect("id");
+    let (status, body) = post(s, admin, &format!("/api/v1/stations/{id}/revoke")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(
+        settings_with(&key).await.0,
+        StatusCode::UNAUTHORIZED,
+        "revoked"
+    );
+    let (status, body) = post(s, admin, &format!("/api/v1/stations/{id}/key")).await;
+    assert_eq!(status, 200, "{body}");
+    let new_key = body["key"].as_str().expect("key").to_string();
+    assert_eq!(settings_with(&new_key).await.0, 200);
+    assert_eq!(
+        settings_with(&key).await.0,
+        StatusCode::UNAUTHORIZED,
+        "the old key"
+    );
+
+    // Idle too long, by the server's clock, with the copy in the cache (last:
+    // every other login idles too).
+    let (status, body) = post(s, admin, "/api/v1/users/ravi/reactivate").await;
+    assert_eq!(status, 200, "{body}");
+    let ravi = s.login("ravi", None).await;
+    assert_eq!(me_status(s, &ravi).await.0, 200);
+    s.clock
+        .advance(s.settings.session_idle + time::Duration::seconds(1));
+    let (status, body) = s.get(&ravi, "/api/v1/me").await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "session_idle"),
+        "{body}"
+    );
+}
+on_both!(a_change_applies_to_the_next_request_of_a_login_in_use);

@@ -291,3 +291,118 @@ async fn stations_learn_the_formats_they_judge_offline_scans_by(s: &TestServer) 
     assert_eq!(status, 401, "{body}");
 }
 on_both!(stations_learn_the_formats_they_judge_offline_scans_by);
+
+/// The totals and a bag as read back right after each scan: the server
+/// keeps both close at hand, and a scan it applied must show at once.
+async fn a_scan_shows_at_once_in_the_totals_and_the_bag(s: &TestServer) {
+    s.add_user("ravi", Role::Dispatcher, Some("north")).await;
+    s.add_user("sita", Role::Dispatcher, Some("north")).await;
+    let key = s.station_with("dock-1", &["ravi", "sita"]).await;
+    let figure = |stats: &serde_json::Value, name: &str| stats[name].as_i64().expect(name);
+    for (i, (who, child)) in [("ravi", "C0001"), ("sita", "C0002"), ("ravi", "C0003")]
+        .into_iter()
+        .enumerate()
+    {
+        let before = s.stats().await;
+        // Read twice: a second read must not keep an old figure either.
+        assert_eq!(s.stats().await, before);
+        let r = s.event(&key, link(who, "SB00001", child)).await;
+        assert_eq!(r["status"], "applied", "{r}");
+        let after = s.stats().await;
+        assert_eq!(figure(&after, "links"), figure(&before, "links") + 1);
+        assert_eq!(figure(&after, "children"), figure(&before, "children") + 1);
+        assert_eq!(
+            figure(&after, "parents"),
+            figure(&before, "parents") + i64::from(i == 0),
+            "the parent was made by its first scan"
+        );
+        assert_eq!(
+            figure(&after, "scans_today"),
+            figure(&before, "scans_today") + 1
+        );
+        assert_eq!(
+            figure(&after, "bags"),
+            figure(&before, "bags") + 1 + i64::from(i == 0)
+        );
+    }
+
+    let (status, bag) = s.get(&s.admin_token, "/api/v1/bags/sb00001").await;
+    assert_eq!(status, 200, "{bag}");
+    let mut fields: Vec<&str> = bag
+        .as_object()
+        .expect("a bag")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "bill",
+            "capacity",
+            "child_count",
+            "children",
+            "code",
+            "complete",
+            "created_at",
+            "dispatch_area",
+            "kind",
+            "parent",
+            "updated_at"
+        ]
+    );
+    assert_eq!(
+        (&bag["code"], &bag["kind"], &bag["parent"], &bag["bill"]),
+        (
+            &json!("SB00001"),
+            &json!("parent"),
+            &json!(null),
+            &json!(null)
+        )
+    );
+    assert_eq!(
+        (&bag["child_count"], &bag["capacity"], &bag["complete"]),
+        (&json!(3), &json!(30), &json!(false))
+    );
+    assert_eq!(bag["dispatch_area"], "north");
+    let children: Vec<(&str, &str)> = bag["children"]
+        .as_array()
+        .expect("children")
+        .iter()
+        .map(|c| {
+            assert!(c["linked_at"].is_string(), "{c}");
+            (
+                c["code"].as_str().unwrap_or_default(),
+                c["linked_by"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        children,
+        [("C0001", "ravi"), ("C0002", "sita"), ("C0003", "ravi")],
+        "in the order they went in, with who scanned them"
+    );
+
+    let (status, child) = s.get(&s.admin_token, "/api/v1/bags/C0002").await;
+    assert_eq!(status, 200, "{child}");
+    assert_eq!(
+        (
+            &child["kind"],
+            &child["parent"],
+            &child["children"],
+            &child["capacity"]
+        ),
+        (&json!("child"), &json!("SB00001"), &json!([]), &json!(null))
+    );
+    let r = s.event(&key, unlink("ravi", "SB00001", None)).await;
+    assert_eq!(r["status"], "applied", "{r}");
+    let (_, child) = s.get(&s.admin_token, "/api/v1/bags/C0003").await;
+    assert_eq!(child["parent"], json!(null), "taken out: no parent");
+    let (status, body) = s.get(&s.admin_token, "/api/v1/bags/SB09999").await;
+    assert_eq!(
+        (status.as_u16(), body["error"]["code"].as_str()),
+        (404, Some("bag_not_found"))
+    );
+    s.assert_invariants().await;
+}
+on_both!(a_scan_shows_at_once_in_the_totals_and_the_bag);

@@ -1043,3 +1043,69 @@ async fn built_in_https() {
         .contains("Secure"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Each server process keeps the logins and station keys it checked for a
+/// moment (`ACCESS_TTL`): a logout or a revoked station in one process ends
+/// the login and the key in another soon after, never later.
+async fn a_logout_in_one_process_ends_the_login_in_another(backend: Backend) {
+    let Some(url) = fresh_url(backend).await else {
+        return;
+    };
+    let s = TestServer::start_with(settings(&url)).await;
+    s.add_user("ravi", Role::Dispatcher, Some("north")).await;
+    let lab = [("TRAITORTRACK_REQUIRE_ADMIN_TOTP", "false")];
+    let other = ServerProcess::start_with(server_binary!(), &url, &lab).await;
+    let (status, body) = login_status(&s, &s.base, "ravi", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ravi = body["token"].as_str().expect("token").to_string();
+    let key = s.station("dock-1").await;
+    let me = || {
+        send(
+            s.http
+                .get(format!("{}/api/v1/me", other.base()))
+                .bearer_auth(&ravi),
+        )
+    };
+    let station = || {
+        send(
+            s.http
+                .get(format!("{}/api/v1/station/settings", other.base()))
+                .header("x-station-key", &key),
+        )
+    };
+    // The other process has both in its cache now.
+    assert_eq!(me().await.0, StatusCode::OK);
+    assert_eq!(station().await.0, StatusCode::OK);
+
+    let (status, body) = send(s.http.post(s.url("/api/v1/auth/logout")).bearer_auth(&ravi)).await;
+    assert!(status.is_success(), "{status} {body}");
+    let (_, list) = s.get(&s.admin_token, "/api/v1/stations").await;
+    let id = list["items"][0]["id"].as_i64().expect("id");
+    let (status, body) = s
+        .post_json(
+            &s.admin_token,
+            &format!("/api/v1/stations/{id}/revoke"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    // Asked again and again: the refusal comes once the copies' time is up
+    // (2 s); the bound here is only there to end the test if it never does.
+    let mut refused = (false, false);
+    for _ in 0..300 {
+        refused = (
+            me().await.0 == StatusCode::UNAUTHORIZED,
+            station().await.0 == StatusCode::UNAUTHORIZED,
+        );
+        if refused == (true, true) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        refused,
+        (true, true),
+        "(login, station key) refused in the other process"
+    );
+}
+on_each_backend!(a_logout_in_one_process_ends_the_login_in_another);

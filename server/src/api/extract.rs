@@ -213,7 +213,10 @@ impl FromRequestParts<AppState> for AccountCaller {
                 ));
             }
         }
-        let session = sessions::from_token(&state.db, &state.settings, token, state.now()).await?;
+        let session = state
+            .sessions
+            .from_token(&state.db, &state.settings, token, state.now())
+            .await?;
         Ok(AccountCaller { session, source })
     }
 }
@@ -279,7 +282,7 @@ async fn station_from(parts: &Parts, state: &AppState) -> Result<Option<Station>
             let key = v.to_str().map_err(|_| {
                 Error::unauthorized("bad_station_key", "This station key is not valid.")
             })?;
-            let mut station = stations::by_key(&state.db, key.trim()).await?;
+            let mut station = state.station_keys.station(&state.db, key.trim()).await?;
             station.report = stations::Report::parse(
                 parts
                     .headers

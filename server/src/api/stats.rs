@@ -13,7 +13,7 @@ use crate::AppState;
 #[tracing::instrument(skip_all)]
 pub async fn stats(State(state): State<AppState>, _caller: Caller) -> Result<Json<Stats>> {
     let today = counters::day_of(state.now().time(), state.settings.utc_offset);
-    counters::stats(&state.db, today).await.map(Json)
+    state.stats.stats(&state.db, today).await.map(Json)
 }
 
 /// The process is up.

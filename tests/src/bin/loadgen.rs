@@ -51,6 +51,10 @@ struct Args {
     /// Stations scanning in the link scenario (default 200).
     #[arg(long)]
     stations: Option<usize>,
+    /// Run only these scenarios, comma-separated: link, ceiling, steady, sync,
+    /// lookup, stats, export, import (default: all).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -78,11 +82,22 @@ fn plan(args: &Args) -> Plan {
     if let Some(s) = args.stations {
         plan.stations = s.max(1);
     }
+    plan.only = args.only.iter().map(|o| o.trim().to_lowercase()).collect();
     plan
 }
 
 async fn bench(args: Args) -> anyhow::Result<bool> {
     let plan = plan(&args);
+    if let Some(unknown) = plan
+        .only
+        .iter()
+        .find(|o| !loadgen::SCENARIOS.contains(&o.as_str()))
+    {
+        anyhow::bail!(
+            "--only {unknown}: the scenarios are {}",
+            loadgen::SCENARIOS.join(", ")
+        );
+    }
     let me = std::env::current_exe().context("where this program is")?;
     let mut targets: Vec<(&str, Option<String>)> = Vec::new();
     match (&args.database_url, args.db) {

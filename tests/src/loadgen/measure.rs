@@ -249,6 +249,12 @@ impl Probe {
         }
     }
 
+    /// The server's peak resident memory so far (since its start or the
+    /// last [`Probe::reset_peak`]), in MB.
+    pub fn peak_rss_mb(&self) -> Option<f64> {
+        peak_rss_mb(self.server)
+    }
+
     /// Starts a new peak-memory reading for the server; false when the kernel
     /// does not allow it (the peak is then the one since the server started).
     pub fn reset_peak(&self) -> bool {

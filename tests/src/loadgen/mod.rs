@@ -56,7 +56,14 @@ pub struct Plan {
     pub warmup: Duration,
     /// Load measured.
     pub seconds: Duration,
+    /// The scenarios to run (see [`SCENARIOS`]); empty runs them all.
+    pub only: Vec<String>,
 }
+
+/// The scenarios' names, as `--only` takes them, in the order they run.
+pub const SCENARIOS: [&str; 8] = [
+    "link", "ceiling", "steady", "sync", "lookup", "stats", "export", "import",
+];
 
 impl Plan {
     /// The sizes: 1.8 million bags, 200 stations, 3 s + 20 s a scenario.
@@ -74,6 +81,7 @@ impl Plan {
             stats_clients: 16,
             warmup: Duration::from_secs(3),
             seconds: Duration::from_secs(20),
+            only: Vec::new(),
         }
     }
 
@@ -92,6 +100,11 @@ impl Plan {
             seconds: Duration::from_secs(5),
             ..Plan::full()
         }
+    }
+
+    /// Whether the scenario named `name` (one of [`SCENARIOS`]) runs.
+    pub fn runs(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == name)
     }
 
     /// Stations (and workers) to register: enough for every scenario.
@@ -213,6 +226,12 @@ pub async fn run(plan: &Plan, url: &str, server_binary: PathBuf) -> anyhow::Resu
     };
     let mut rows = Vec::new();
     let mut notes = Vec::new();
+    if let Some(mb) = probe.peak_rss_mb() {
+        notes.push(format!(
+            "server peak RSS after setup ({} logins, admin and workers): {mb:.0} MB",
+            workers + 1
+        ));
+    }
     if !probe.reset_peak() {
         notes.push(
             "peak RSS is the server's since it started (/proc/PID/clear_refs refused)".into(),
@@ -220,66 +239,16 @@ pub async fn run(plan: &Plan, url: &str, server_binary: PathBuf) -> anyhow::Resu
     }
     let secs = plan.seconds.as_secs_f64();
 
-    say(&format!("{backend}: link, {} stations", plan.stations));
-    settle(&db, &mut notes).await?;
-    let window = Window::new(plan.warmup, plan.seconds);
-    let (tally, usage) = probe
-        .during(&window, scenarios::link(&load, plan.stations, window))
-        .await;
-    rows.push(Row::new(
-        scenario::LINK,
-        plan.stations,
-        &tally,
-        secs,
-        true,
-        usage,
-    ));
-
-    say(&format!("{backend}: the SQL ceiling"));
-    settle(&db, &mut notes).await?;
-    let wanted = if matches!(db, Db::Sqlite { .. }) {
-        1
-    } else {
-        plan.stations
-    };
-    let (conns, note) = ceiling::connect(&db, url, wanted).await?;
-    notes.extend(note);
-    let writers = conns.len();
-    let who = scanners(&db, &bench).await?;
-    let window = Window::new(plan.warmup, plan.seconds);
-    let (tally, usage) = probe
-        .during(
-            &window,
-            ceiling::run(conns, &who, Arc::clone(&parents), window),
-        )
-        .await;
-    rows.push(Row::new(
-        scenario::CEILING,
-        writers,
-        &tally,
-        secs,
-        true,
-        usage,
-    ));
-    if let Some(path) = ceiling::sqlite_path(url) {
-        // sqlx runs each SQLite connection on a thread of its own and hands it
-        // every statement; the server pays that too. SQLite's own ceiling is
-        // measured without it.
-        say(&format!(
-            "{backend}: the SQL ceiling through SQLite directly"
-        ));
+    if plan.runs("link") {
+        say(&format!("{backend}: link, {} stations", plan.stations));
         settle(&db, &mut notes).await?;
-        let (path, first) = (path.to_string(), who[0].clone());
         let window = Window::new(plan.warmup, plan.seconds);
-        let parents = Arc::clone(&parents);
-        let direct = tokio::task::spawn_blocking(move || {
-            ceiling::run_sqlite_direct(&path, &first, &parents, window)
-        });
-        let (tally, usage) = probe.during(&window, direct).await;
-        let tally = tally.context("the direct SQLite ceiling stopped")?;
+        let (tally, usage) = probe
+            .during(&window, scenarios::link(&load, plan.stations, window))
+            .await;
         rows.push(Row::new(
-            scenario::CEILING_DIRECT,
-            1,
+            scenario::LINK,
+            plan.stations,
             &tally,
             secs,
             true,
@@ -287,150 +256,216 @@ pub async fn run(plan: &Plan, url: &str, server_binary: PathBuf) -> anyhow::Resu
         ));
     }
 
-    say(&format!(
-        "{backend}: steady, {} stations at 1 scan/s and {} console readers",
-        plan.steady_stations, plan.console_readers
-    ));
-    settle(&db, &mut notes).await?;
-    let window = Window::new(plan.warmup, plan.seconds);
-    let both = async {
-        tokio::join!(
-            scenarios::steady_scans(&load, plan.steady_stations, window),
-            scenarios::console_reads(&load, plan.console_readers, plan.console_pause, window)
-        )
-    };
-    let ((scans, reads), usage) = probe.during(&window, both).await;
-    rows.push(Row::new(
-        scenario::STEADY_SCANS,
-        plan.steady_stations,
-        &scans,
-        secs,
-        true,
-        usage,
-    ));
-    rows.push(Row::new(
-        scenario::STEADY_READS,
-        plan.console_readers,
-        &reads,
-        secs,
-        false,
-        usage,
-    ));
-
-    say(&format!(
-        "{backend}: sync, {} stations draining {} events each",
-        plan.sync_stations, plan.sync_queued
-    ));
-    settle(&db, &mut notes).await?;
-    probe.reset_peak();
-    let from = probe.sample();
-    let (tally, took) = scenarios::sync(
-        &load,
-        plan.sync_stations,
-        plan.sync_queued,
-        plan.sync_batch,
-        plan.sync_limit(),
-    )
-    .await;
-    let usage = probe.usage(from, probe.sample());
-    let queued = (plan.sync_stations * plan.sync_queued) as u64;
-    if tally.applied < queued {
-        let cut = if took >= plan.sync_limit() {
-            format!(
-                ", stopped at its time bound of {:.0} s",
-                plan.sync_limit().as_secs_f64()
-            )
+    if plan.runs("ceiling") {
+        say(&format!("{backend}: the SQL ceiling"));
+        settle(&db, &mut notes).await?;
+        let wanted = if matches!(db, Db::Sqlite { .. }) {
+            1
         } else {
-            String::new()
+            plan.stations
         };
-        notes.push(format!(
-            "sync: {} of {queued} events applied in {:.0} s{cut}",
-            tally.applied,
-            took.as_secs_f64()
+        let (conns, note) = ceiling::connect(&db, url, wanted).await?;
+        notes.extend(note);
+        let writers = conns.len();
+        let who = scanners(&db, &bench).await?;
+        let window = Window::new(plan.warmup, plan.seconds);
+        let (tally, usage) = probe
+            .during(
+                &window,
+                ceiling::run(conns, &who, Arc::clone(&parents), window),
+            )
+            .await;
+        rows.push(Row::new(
+            scenario::CEILING,
+            writers,
+            &tally,
+            secs,
+            true,
+            usage,
+        ));
+        if let Some(path) = ceiling::sqlite_path(url) {
+            // sqlx runs each SQLite connection on a thread of its own and hands it
+            // every statement; the server pays that too. SQLite's own ceiling is
+            // measured without it.
+            say(&format!(
+                "{backend}: the SQL ceiling through SQLite directly"
+            ));
+            settle(&db, &mut notes).await?;
+            let (path, first) = (path.to_string(), who[0].clone());
+            let window = Window::new(plan.warmup, plan.seconds);
+            let parents = Arc::clone(&parents);
+            let direct = tokio::task::spawn_blocking(move || {
+                ceiling::run_sqlite_direct(&path, &first, &parents, window)
+            });
+            let (tally, usage) = probe.during(&window, direct).await;
+            let tally = tally.context("the direct SQLite ceiling stopped")?;
+            rows.push(Row::new(
+                scenario::CEILING_DIRECT,
+                1,
+                &tally,
+                secs,
+                true,
+                usage,
+            ));
+        }
+    }
+
+    if plan.runs("steady") {
+        say(&format!(
+            "{backend}: steady, {} stations at 1 scan/s and {} console readers",
+            plan.steady_stations, plan.console_readers
+        ));
+        settle(&db, &mut notes).await?;
+        let window = Window::new(plan.warmup, plan.seconds);
+        let both = async {
+            tokio::join!(
+                scenarios::steady_scans(&load, plan.steady_stations, window),
+                scenarios::console_reads(&load, plan.console_readers, plan.console_pause, window)
+            )
+        };
+        let ((scans, reads), usage) = probe.during(&window, both).await;
+        rows.push(Row::new(
+            scenario::STEADY_SCANS,
+            plan.steady_stations,
+            &scans,
+            secs,
+            true,
+            usage,
+        ));
+        rows.push(Row::new(
+            scenario::STEADY_READS,
+            plan.console_readers,
+            &reads,
+            secs,
+            false,
+            usage,
         ));
     }
-    rows.push(Row::new(
-        scenario::SYNC,
-        plan.sync_stations,
-        &tally,
-        took.as_secs_f64(),
-        true,
-        usage,
-    ));
 
-    say(&format!(
-        "{backend}: lookup, {} clients",
-        plan.lookup_clients
-    ));
-    settle(&db, &mut notes).await?;
-    let window = Window::new(plan.warmup, plan.seconds);
-    let (tally, usage) = probe
-        .during(
-            &window,
-            scenarios::lookup(&load, plan.lookup_clients, window),
+    if plan.runs("sync") {
+        say(&format!(
+            "{backend}: sync, {} stations draining {} events each",
+            plan.sync_stations, plan.sync_queued
+        ));
+        settle(&db, &mut notes).await?;
+        probe.reset_peak();
+        let from = probe.sample();
+        let (tally, took) = scenarios::sync(
+            &load,
+            plan.sync_stations,
+            plan.sync_queued,
+            plan.sync_batch,
+            plan.sync_limit(),
         )
         .await;
-    rows.push(Row::new(
-        scenario::LOOKUP,
-        plan.lookup_clients,
-        &tally,
-        secs,
-        false,
-        usage,
-    ));
+        let usage = probe.usage(from, probe.sample());
+        let queued = (plan.sync_stations * plan.sync_queued) as u64;
+        if tally.applied < queued {
+            let cut = if took >= plan.sync_limit() {
+                format!(
+                    ", stopped at its time bound of {:.0} s",
+                    plan.sync_limit().as_secs_f64()
+                )
+            } else {
+                String::new()
+            };
+            notes.push(format!(
+                "sync: {} of {queued} events applied in {:.0} s{cut}",
+                tally.applied,
+                took.as_secs_f64()
+            ));
+        }
+        rows.push(Row::new(
+            scenario::SYNC,
+            plan.sync_stations,
+            &tally,
+            took.as_secs_f64(),
+            true,
+            usage,
+        ));
+    }
 
-    say(&format!("{backend}: stats, {} clients", plan.stats_clients));
-    let window = Window::new(plan.warmup, plan.seconds);
-    let (tally, usage) = probe
-        .during(&window, scenarios::stats(&load, plan.stats_clients, window))
-        .await;
-    rows.push(Row::new(
-        scenario::STATS,
-        plan.stats_clients,
-        &tally,
-        secs,
-        false,
-        usage,
-    ));
+    if plan.runs("lookup") {
+        say(&format!(
+            "{backend}: lookup, {} clients",
+            plan.lookup_clients
+        ));
+        settle(&db, &mut notes).await?;
+        let window = Window::new(plan.warmup, plan.seconds);
+        let (tally, usage) = probe
+            .during(
+                &window,
+                scenarios::lookup(&load, plan.lookup_clients, window),
+            )
+            .await;
+        rows.push(Row::new(
+            scenario::LOOKUP,
+            plan.lookup_clients,
+            &tally,
+            secs,
+            false,
+            usage,
+        ));
+    }
 
-    say(&format!("{backend}: export, every bag as CSV"));
-    settle(&db, &mut notes).await?;
-    probe.reset_peak();
-    let from = probe.sample();
-    // Every bag: the seeded ones and those the scenarios above made.
-    let bags: i64 = on!(db.reader(), |c| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM bags"
-    )
-    .fetch_one(c)
-    .await)?;
-    let (tally, took) = scenarios::export(&load, bags.max(0) as u64).await;
-    let usage = probe.usage(from, probe.sample());
-    rows.push(Row::new(
-        scenario::EXPORT,
-        1,
-        &tally,
-        took.as_secs_f64(),
-        true,
-        usage,
-    ));
+    if plan.runs("stats") {
+        say(&format!("{backend}: stats, {} clients", plan.stats_clients));
+        let window = Window::new(plan.warmup, plan.seconds);
+        let (tally, usage) = probe
+            .during(&window, scenarios::stats(&load, plan.stats_clients, window))
+            .await;
+        rows.push(Row::new(
+            scenario::STATS,
+            plan.stats_clients,
+            &tally,
+            secs,
+            false,
+            usage,
+        ));
+    }
 
-    say(&format!(
-        "{backend}: import, {} rows of a child -> parent sheet",
-        scenarios::IMPORT_ROWS
-    ));
-    settle(&db, &mut notes).await?;
-    probe.reset_peak();
-    let from = probe.sample();
-    let (tally, took) = scenarios::import(&load).await;
-    let usage = probe.usage(from, probe.sample());
-    rows.push(Row::new(
-        scenario::IMPORT,
-        1,
-        &tally,
-        took.as_secs_f64(),
-        true,
-        usage,
-    ));
+    if plan.runs("export") {
+        say(&format!("{backend}: export, every bag as CSV"));
+        settle(&db, &mut notes).await?;
+        probe.reset_peak();
+        let from = probe.sample();
+        // Every bag: the seeded ones and those the scenarios above made.
+        let bags: i64 = on!(db.reader(), |c| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM bags"
+        )
+        .fetch_one(c)
+        .await)?;
+        let (tally, took) = scenarios::export(&load, bags.max(0) as u64).await;
+        let usage = probe.usage(from, probe.sample());
+        rows.push(Row::new(
+            scenario::EXPORT,
+            1,
+            &tally,
+            took.as_secs_f64(),
+            true,
+            usage,
+        ));
+    }
+
+    if plan.runs("import") {
+        say(&format!(
+            "{backend}: import, {} rows of a child -> parent sheet",
+            scenarios::IMPORT_ROWS
+        ));
+        settle(&db, &mut notes).await?;
+        probe.reset_peak();
+        let from = probe.sample();
+        let (tally, took) = scenarios::import(&load).await;
+        let usage = probe.usage(from, probe.sample());
+        rows.push(Row::new(
+            scenario::IMPORT,
+            1,
+            &tally,
+            took.as_secs_f64(),
+            true,
+            usage,
+        ));
+    }
 
     say(&format!("{backend}: checking the invariants"));
     let problems = invariants::problems(&db).await?;
