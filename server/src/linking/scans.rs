@@ -333,19 +333,25 @@ impl Scans {
             }
         }
 
-        // The links, by code: new bags' ids never travel back from the database.
-        for chunk in self.links.chunks(rows_per_list(tx, 6)) {
+        // The links, by code: new bags' ids never travel back from the
+        // database. In scan order: a worker's last scan is their newest link.
+        for chunk in self.links.chunks(rows_per_list(tx, 7)) {
             let sql = format!(
                 "INSERT INTO links (parent_id, child_id, user_id, station_id, event_id, linked_at)
                  SELECT p.id, c.id, v.column3, v.column4, v.column5, v.column6
                  FROM (VALUES {}) AS v
                  JOIN bags p ON p.code = v.column1
                  JOIN bags c ON c.code = v.column2
-                 WHERE true ON CONFLICT (child_id) DO NOTHING",
-                rows_list(tx, chunk.len(), 6, &["TEXT", "TEXT", "BIGINT", "BIGINT"])
+                 WHERE true ORDER BY v.column7 ON CONFLICT (child_id) DO NOTHING",
+                rows_list(
+                    tx,
+                    chunk.len(),
+                    7,
+                    &["TEXT", "TEXT", "BIGINT", "BIGINT", "", "", "BIGINT"]
+                )
             );
-            let mut vals = Vec::with_capacity(chunk.len() * 6);
-            for (parent, child, worker, station, event, at) in chunk {
+            let mut vals = Vec::with_capacity(chunk.len() * 7);
+            for (n, (parent, child, worker, station, event, at)) in chunk.iter().enumerate() {
                 vals.extend([
                     Val::Text(parent.clone()),
                     Val::Text(child.clone()),
@@ -353,6 +359,7 @@ impl Scans {
                     Val::OptInt(*station),
                     Val::OptUuid(*event),
                     Val::Ts(*at),
+                    Val::Int(n as i64),
                 ]);
             }
             if rows::execute(tx, &sql, None, vals).await? != chunk.len() as u64 {
