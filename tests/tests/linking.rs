@@ -1,7 +1,8 @@
 //! Linking rules, run on SQLite and PostgreSQL: formats and normalisation,
 //! capacity, one parent per child, parents scanned as children, undo.
 
-use serde_json::json;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
 use traitortrack_protocol::Role;
 use traitortrack_tests::{children, link, on_both, unlink, TestServer};
 
@@ -194,6 +195,32 @@ async fn undo_rules(s: &TestServer) {
     s.assert_invariants().await;
 }
 on_both!(undo_rules);
+
+/// Scans applied together keep their order: the parent lists its children
+/// as they were scanned, and an undo in the same batch takes the last scan.
+async fn a_batch_keeps_scan_order(s: &TestServer) {
+    s.add_user("ravi", Role::Dispatcher, Some("north")).await;
+    let key = s.station_with("dock-1", &["ravi"]).await;
+    // Codes scanned in falling order, so no order by code can pass for scan order.
+    let scanned: Vec<String> = (1..=20).rev().map(|n| format!("C{n:04}")).collect();
+    let mut batch: Vec<Value> = scanned.iter().map(|c| link("ravi", "SB00007", c)).collect();
+    batch.push(unlink("ravi", "SB00007", Some("C0001")));
+    let (status, body) = s.events(&key, &batch).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let statuses: Vec<&str> = body["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| r["status"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(statuses, vec!["applied"; 21], "{body}");
+    assert_eq!(s.children_of("SB00007").await, scanned[..19].to_vec());
+    let r = s.event(&key, unlink("ravi", "SB00007", None)).await;
+    assert_eq!(r["status"], "applied", "{r}");
+    assert_eq!(s.children_of("SB00007").await, scanned[..18].to_vec());
+    s.assert_invariants().await;
+}
+on_both!(a_batch_keeps_scan_order);
 
 async fn areas_and_roles_limit_scanning(s: &TestServer) {
     s.add_user("ravi", Role::Dispatcher, Some("north")).await;

@@ -16,7 +16,7 @@ use rand::Rng;
 use traitortrack_protocol::{normalize, Event, EventResult, EventStatus, EventType};
 use uuid::Uuid;
 
-use super::{worker_refusal, Job, SignedIn};
+use super::{Job, SignedIn};
 use crate::audit::Actor;
 use crate::bills;
 use crate::config::Settings;
@@ -167,7 +167,7 @@ async fn try_group(
         let mut results = Vec::with_capacity(job.events.len());
         for ev in &job.events {
             if let Some(earlier) = stored.get(&ev.id) {
-                results.push(resent(station, ev, earlier)?);
+                results.push(resent(station, ev, earlier));
                 continue;
             }
             let worker = worker_of(&workers, &ev.user);
@@ -270,6 +270,31 @@ fn worker_of<'w>(workers: &'w HashMap<String, User>, name: &str) -> Option<&'w U
     users::normalize_username(name)
         .ok()
         .and_then(|n| workers.get(&n))
+}
+
+/// Checks that a worker named by a station event may act through that
+/// station: answers the refusal to store when not.
+fn worker_refusal(
+    user: Option<&User>,
+    signed_in: bool,
+    username: &str,
+    station: &Station,
+) -> Option<Error> {
+    let Some(user) = user else {
+        return Some(Error::forbidden(
+            "unknown_worker",
+            format!("There is no worker called {username:?}."),
+        ));
+    };
+    (!signed_in).then(|| {
+        Error::forbidden(
+            "worker_not_signed_in_here",
+            format!(
+                "{} has never logged in at station {}. Log in there first.",
+                user.username, station.name
+            ),
+        )
+    })
 }
 
 fn counts_as_scan(kind: EventType) -> bool {
@@ -379,26 +404,22 @@ async fn stored_outcomes(tx: &mut Tx, ids: &[Uuid]) -> Result<HashMap<Uuid, (i64
 
 /// The answer to an event sent before, as a resend sees it. An id another
 /// station used is refused, and that station's outcome stays private.
-fn resent(
-    station: &Station,
-    ev: &Event,
-    (owner, earlier): &(i64, EventResult),
-) -> Result<EventResult> {
+fn resent(station: &Station, ev: &Event, (owner, earlier): &(i64, EventResult)) -> EventResult {
     if *owner != station.id {
-        return Ok(EventResult {
+        return EventResult {
             id: ev.id,
             status: EventStatus::Rejected,
             code: Some("event_id_taken".into()),
             message: Some("Another station already sent an event with this id. Scan again.".into()),
             parent: None,
             bill: None,
-        });
+        };
     }
     let mut result = earlier.clone();
     if result.status == EventStatus::Applied {
         result.status = EventStatus::Duplicate;
     }
-    Ok(result)
+    result
 }
 
 /// Stores the outcomes; [`Changed`] when a concurrent resend stored one first.

@@ -174,31 +174,6 @@ pub async fn apply_batch(
     }
 }
 
-/// Checks that a worker named by a station event may act through that
-/// station: answers the refusal to store when not.
-fn worker_refusal(
-    user: Option<&User>,
-    signed_in: bool,
-    username: &str,
-    station: &Station,
-) -> Option<Error> {
-    let Some(user) = user else {
-        return Some(Error::forbidden(
-            "unknown_worker",
-            format!("There is no worker called {username:?}."),
-        ));
-    };
-    (!signed_in).then(|| {
-        Error::forbidden(
-            "worker_not_signed_in_here",
-            format!(
-                "{} has never logged in at station {}. Log in there first.",
-                user.username, station.name
-            ),
-        )
-    })
-}
-
 /// A refused station event, as the dashboard lists it.
 #[derive(Debug, Clone)]
 pub struct Refused {
