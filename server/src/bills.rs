@@ -14,8 +14,9 @@ use crate::config::Settings;
 use crate::days::Span;
 use crate::db::{Db, On, Ts, Tx};
 use crate::error::{Error, Result};
-use crate::on;
+use crate::rows::Val;
 use crate::users::User;
+use crate::{bind_all, on};
 
 pub const MAX_NEW_CAPACITY: i64 = 50;
 pub const MAX_CAPACITY: i64 = 500;
@@ -299,6 +300,69 @@ fn like_escaped(text: &str) -> String {
     out
 }
 
+impl BillFilter {
+    /// The filter's conditions on the bills table `bl`, checked, as
+    /// ` AND …` clauses with placeholders numbered from `first`, and their
+    /// values in order. The list and the bills export both narrow by these.
+    pub fn conditions(&self, settings: &Settings, first: usize) -> Result<(String, Vec<Val>)> {
+        let code = self
+            .code
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(normalize)
+            .transpose()?
+            .map(|c| format!("%{}%", like_escaped(&c)));
+        let destination = clean_text("destination", self.destination.as_deref())?
+            .map(|d| format!("%{}%", like_escaped(&d.to_lowercase())));
+        let biller = match self.biller.as_deref().map(str::trim) {
+            Some(b) if !b.is_empty() => {
+                Some(crate::users::normalize_username(b).map_err(|_| {
+                    Error::bad_input(
+                        "bad_username",
+                        "The biller is a username: 2 to 32 letters, digits, dots, dashes or underscores.",
+                    )
+                })?)
+            }
+            _ => None,
+        };
+        let Span { from, to } = Span::of(self.from, self.to, settings.utc_offset)?;
+        let mut sql = String::new();
+        let mut vals = Vec::new();
+        let mut n = first;
+        let mut add = |clause: &str, val: Val| {
+            sql.push_str(&clause.replace('?', &format!("${n}")));
+            vals.push(val);
+            n += 1;
+        };
+        if let Some(s) = self.status {
+            add(" AND bl.status = ?", Val::Text(s.as_str().into()));
+        }
+        if let Some(c) = code {
+            add(" AND bl.code LIKE ? ESCAPE '\\'", Val::Text(c));
+        }
+        if let Some(d) = destination {
+            add(
+                " AND LOWER(bl.destination) LIKE ? ESCAPE '\\'",
+                Val::Text(d),
+            );
+        }
+        if let Some(f) = from {
+            add(" AND bl.created_at >= ?", Val::Ts(f));
+        }
+        if let Some(t) = to {
+            add(" AND bl.created_at < ?", Val::Ts(t));
+        }
+        if let Some(b) = biller {
+            add(
+                " AND bl.created_by IN (SELECT id FROM users WHERE username = ?)",
+                Val::Text(b),
+            );
+        }
+        Ok((sql, vals))
+    }
+}
+
 /// One page of bills in code order.
 pub async fn list(
     db: &Db,
@@ -309,88 +373,18 @@ pub async fn list(
     user.require(BILLERS, "see bills")?;
     let limit = filter.limit.clamp(1, 500);
     let cursor = filter.cursor.as_deref().map(normalize).transpose()?;
-    let code = filter
-        .code
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .map(normalize)
-        .transpose()?
-        .map(|c| format!("%{}%", like_escaped(&c)));
-    let destination = clean_text("destination", filter.destination.as_deref())?
-        .map(|d| format!("%{}%", like_escaped(&d.to_lowercase())));
-    let biller = match filter.biller.as_deref().map(str::trim) {
-        Some(b) if !b.is_empty() => Some(crate::users::normalize_username(b).map_err(|_| {
-            Error::bad_input(
-                "bad_username",
-                "The biller is a username: 2 to 32 letters, digits, dots, dashes or underscores.",
-            )
-        })?),
-        _ => None,
-    };
-    let Span { from, to } = Span::of(filter.from, filter.to, settings.utc_offset)?;
-    let mut sql = String::from(
-        "SELECT code, status, capacity, parent_count, destination, vehicle_number, created_at
-         FROM bills WHERE 1 = 1",
+    let (conditions, vals) = filter.conditions(settings, 3)?;
+    let sql = format!(
+        "SELECT bl.code, bl.status, bl.capacity, bl.parent_count, bl.destination,
+                bl.vehicle_number, bl.created_at
+         FROM bills bl WHERE bl.code > $1{conditions} ORDER BY bl.code LIMIT $2"
     );
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        format!("${n}")
-    };
-    if cursor.is_some() {
-        sql.push_str(&format!(" AND code > {}", next()));
-    }
-    if filter.status.is_some() {
-        sql.push_str(&format!(" AND status = {}", next()));
-    }
-    if code.is_some() {
-        sql.push_str(&format!(" AND code LIKE {} ESCAPE '\\'", next()));
-    }
-    if destination.is_some() {
-        sql.push_str(&format!(
-            " AND LOWER(destination) LIKE {} ESCAPE '\\'",
-            next()
-        ));
-    }
-    if from.is_some() {
-        sql.push_str(&format!(" AND created_at >= {}", next()));
-    }
-    if to.is_some() {
-        sql.push_str(&format!(" AND created_at < {}", next()));
-    }
-    if biller.is_some() {
-        sql.push_str(&format!(
-            " AND created_by IN (SELECT id FROM users WHERE username = {})",
-            next()
-        ));
-    }
-    sql.push_str(&format!(" ORDER BY code LIMIT {}", next()));
     type ListRow = (String, String, i32, i32, Option<String>, Option<String>, Ts);
     let rows: Vec<ListRow> = on!(db.reader(), |c| {
-        let mut q = sqlx::query_as(&sql);
-        if let Some(cur) = &cursor {
-            q = q.bind(cur);
-        }
-        if let Some(s) = filter.status {
-            q = q.bind(s.as_str());
-        }
-        if let Some(c) = &code {
-            q = q.bind(c);
-        }
-        if let Some(d) = &destination {
-            q = q.bind(d);
-        }
-        if let Some(f) = from {
-            q = q.bind(f);
-        }
-        if let Some(t) = to {
-            q = q.bind(t);
-        }
-        if let Some(b) = &biller {
-            q = q.bind(b);
-        }
-        q.bind(i64::from(limit) + 1).fetch_all(c).await
+        let q = sqlx::query_as(&sql)
+            .bind(cursor.as_deref().unwrap_or(""))
+            .bind(i64::from(limit) + 1);
+        bind_all!(q, vals).fetch_all(c).await
     })?;
     let mut items = Vec::with_capacity(rows.len());
     for (code, status, capacity, count, destination, vehicle, created) in rows {

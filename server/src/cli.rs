@@ -56,7 +56,7 @@ enum Command {
         command: AuditCommand,
     },
     /// Export bags, bills, links, audit, activity (CSV or XLSX) or epcis (JSON-LD) to a file.
-    Export(ExportArgs),
+    Export(Box<ExportArgs>),
     /// Import a sheet (CSV, XLSX or XLSM). Exit code 0: every row went in (or
     /// would, with --dry-run); 1: some rows were refused (see the result file);
     /// 2: the file could not be imported at all (unreadable, too large, wrong
@@ -77,7 +77,7 @@ struct ExportArgs {
     /// Last day, YYYY-MM-DD, included.
     #[arg(long)]
     to: Option<String>,
-    /// Bags and bills: a code or the start of one.
+    /// Bags: a code or the start of one.
     #[arg(long)]
     search: Option<String>,
     /// Bags: parent or child.
@@ -95,6 +95,15 @@ struct ExportArgs {
     /// Bills: new, in_progress, ready or closed.
     #[arg(long)]
     status: Option<String>,
+    /// Bills: part of the code.
+    #[arg(long)]
+    code: Option<String>,
+    /// Bills: part of the destination.
+    #[arg(long)]
+    destination: Option<String>,
+    /// Bills: the username of the biller who created them.
+    #[arg(long)]
+    biller: Option<String>,
     /// Audit: a username.
     #[arg(long)]
     actor: Option<String>,
@@ -134,6 +143,9 @@ impl ExportArgs {
             complete: self.complete,
             billed: self.billed,
             status,
+            code: self.code.clone(),
+            destination: self.destination.clone(),
+            biller: self.biller.clone(),
             actor: self.actor.clone(),
             action: self.action.clone(),
             entity: self.entity.clone(),

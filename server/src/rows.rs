@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::on;
 
 /// A value bound to a statement.
+#[derive(Debug, Clone)]
 pub enum Val {
     Int(i64),
     OptInt(Option<i64>),

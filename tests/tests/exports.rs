@@ -260,6 +260,33 @@ async fn exports_match_the_database(s: &TestServer) {
     assert_eq!(b["created by"], "bina");
     // A cell that would start a formula in a spreadsheet is quoted.
     assert_eq!(b["destination"], "'=Kanpur");
+    // The bills list's filters narrow the file the same way.
+    for (query, expected) in [
+        ("code=ex1", 1),
+        ("code=EX2", 0),
+        ("destination=KANP", 1),
+        ("destination=delhi", 0),
+        ("biller=bina", 1),
+        ("biller=ravi", 0),
+        ("status=in_progress&code=bill", 1),
+        ("status=closed", 0),
+    ] {
+        let (status, _, _, csv) =
+            download(s, &bina, &format!("/api/v1/exports/bills.csv?{query}")).await;
+        assert_eq!(status, 200, "{query}");
+        assert_eq!(csv_rows(&csv).len(), expected, "{query}");
+    }
+    let (status, _, _, body) = download(
+        s,
+        &bina,
+        "/api/v1/exports/bills.csv?biller=no%20such%20name!",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        String::from_utf8_lossy(&body).contains("The biller is a username"),
+        "a bad filter is refused before the file starts"
+    );
     let (_, _, _, xlsx) = download(s, &bina, "/api/v1/exports/bills.xlsx").await;
     let rows = xlsx_rows(&xlsx);
     assert_eq!(rows.len(), 1);

@@ -173,24 +173,19 @@ impl ListQuery {
         }
     }
 
-    /// The download buttons: the export takes the status and the dates;
-    /// the page says when the list also narrows by what the export does not.
+    /// The download buttons: the export narrows as the list does.
     fn downloads(&self) -> Downloads {
-        let narrower = [&self.code, &self.destination, &self.biller]
-            .iter()
-            .any(|v| !v.trim().is_empty());
         Downloads::of(
             ExportKind::Bills,
             &[
                 ("status", self.status.as_str()),
+                ("code", self.code.as_str()),
+                ("destination", self.destination.as_str()),
+                ("biller", self.biller.as_str()),
                 ("from", self.from.as_str()),
                 ("to", self.to.as_str()),
             ],
         )
-        .with_note(narrower.then_some(
-            "The downloads hold every bill of the status and dates chosen: \
-             they do not narrow by code, destination or biller.",
-        ))
     }
 
     fn is_filtered(&self) -> bool {

@@ -9,13 +9,11 @@ use crate::export::Kind;
 use crate::users::User;
 use serde::Serialize;
 
-/// The two links of one list, and what the files leave out.
+/// The two links of one list.
 #[derive(Debug, Clone, Serialize)]
 pub struct Downloads {
     pub csv: String,
     pub xlsx: String,
-    /// In plain words: filters of the list that the download does not apply.
-    pub note: Option<&'static str>,
 }
 
 impl Downloads {
@@ -39,12 +37,7 @@ impl Downloads {
         Downloads {
             csv: link("csv"),
             xlsx: link("xlsx"),
-            note: None,
         }
-    }
-
-    pub fn with_note(self, note: Option<&'static str>) -> Downloads {
-        Downloads { note, ..self }
     }
 }
 

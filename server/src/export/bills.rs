@@ -1,13 +1,11 @@
-//! Bills with their counts and weights, in id order by keyset batches.
+//! Bills with their counts and weights, in code order by keyset batches.
 
-use traitortrack_protocol::normalize;
-
-use super::{Cell, Filter, Span, Table, BATCH};
-use crate::bags::prefix_end;
+use super::{Cell, Table, BATCH};
+use crate::bills::BillFilter;
 use crate::config::Settings;
 use crate::db::{Db, Ts};
 use crate::error::Result;
-use crate::on;
+use crate::{bind_all, on};
 
 pub const HEADERS: &[&str] = &[
     "code",
@@ -26,7 +24,6 @@ pub const HEADERS: &[&str] = &[
 ];
 
 type Row = (
-    i64,
     String,
     String,
     i32,
@@ -41,82 +38,40 @@ type Row = (
     Option<Ts>,
 );
 
-/// Every bill the filter takes. The weights follow from the child counts
-/// as on a bill's page: actual from the children in its parents, expected
-/// from the parents' capacities.
+/// Every bill the filter takes, in code order, narrowed as the console's
+/// list narrows them. The weights follow from the child counts as on a
+/// bill's page: actual from the children in its parents, expected from the
+/// parents' capacities.
 pub async fn bills(
     db: &Db,
     settings: &Settings,
-    filter: &Filter,
-    span: Span,
+    filter: &BillFilter,
     mut table: Table,
 ) -> Result<u64> {
-    let search = filter
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(normalize)
-        .transpose()?;
-    let upper = search.as_deref().and_then(prefix_end);
-    let mut sql = String::from(
-        "SELECT bl.id, bl.code, bl.status, bl.capacity, bl.parent_count,
+    let (conditions, vals) = filter.conditions(settings, 3)?;
+    let sql = format!(
+        "SELECT bl.code, bl.status, bl.capacity, bl.parent_count,
                 (SELECT SUM(b.child_count) FROM bags b WHERE b.bill_id = bl.id),
                 (SELECT SUM(b.capacity) FROM bags b WHERE b.bill_id = bl.id),
                 bl.destination, bl.vehicle_number, bl.description, u.username,
                 bl.created_at, bl.closed_at
          FROM bills bl LEFT JOIN users u ON u.id = bl.created_by
-         WHERE bl.id > $1",
+         WHERE bl.code > $1{conditions} ORDER BY bl.code LIMIT $2"
     );
-    let mut n = 1;
-    let mut arg = |sql: &mut String, clause: &str| {
-        n += 1;
-        sql.push_str(&clause.replace('?', &format!("${n}")));
-    };
-    if search.is_some() {
-        arg(&mut sql, " AND bl.code >= ?");
-    }
-    if upper.is_some() {
-        arg(&mut sql, " AND bl.code < ?");
-    }
-    if filter.status.is_some() {
-        arg(&mut sql, " AND bl.status = ?");
-    }
-    if span.from.is_some() {
-        arg(&mut sql, " AND bl.created_at >= ?");
-    }
-    if span.to.is_some() {
-        arg(&mut sql, " AND bl.created_at < ?");
-    }
-    arg(&mut sql, " ORDER BY bl.id LIMIT ?");
-
     let kg = settings.kg_per_child;
-    let mut after = 0i64;
+    let mut after = String::new();
     loop {
         let rows: Vec<Row> = on!(db.reader(), |c| {
-            let mut q = sqlx::query_as(&sql).bind(after);
-            if let Some(s) = &search {
-                q = q.bind(s);
-            }
-            if let Some(u) = &upper {
-                q = q.bind(u);
-            }
-            if let Some(s) = filter.status {
-                q = q.bind(s.as_str());
-            }
-            for t in [span.from, span.to].into_iter().flatten() {
-                q = q.bind(t);
-            }
-            q.bind(BATCH).fetch_all(c).await
+            let q = sqlx::query_as(&sql).bind(&after).bind(BATCH);
+            bind_all!(q, vals.clone()).fetch_all(c).await
         })?;
         let Some(last) = rows.last() else {
             break;
         };
-        after = last.0;
+        after = last.0.clone();
         let full = rows.len() as i64 == BATCH;
         for row in &rows {
             let (
-                _,
                 code,
                 status,
                 capacity,

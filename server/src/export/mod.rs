@@ -134,7 +134,7 @@ pub struct Filter {
     pub from: Option<String>,
     /// Last warehouse day, inclusive.
     pub to: Option<String>,
-    /// Bags and bills: a code or the start of one.
+    /// Bags: a code or the start of one.
     pub search: Option<String>,
     /// Bags: `parent` or `child`.
     pub kind: Option<BagKind>,
@@ -149,6 +149,12 @@ pub struct Filter {
     pub billed: Option<bool>,
     /// Bills: a status.
     pub status: Option<BillStatus>,
+    /// Bills: part of the code.
+    pub code: Option<String>,
+    /// Bills: part of the destination, in any case.
+    pub destination: Option<String>,
+    /// Bills: the username of the biller who created them.
+    pub biller: Option<String>,
     /// Audit: a username.
     pub actor: Option<String>,
     /// Audit: an action such as `link`.
@@ -164,6 +170,20 @@ fn some_text(v: &Option<String>) -> Option<String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
+}
+
+/// The bills list's filter that this export's filter gives.
+fn bill_filter(f: &Filter) -> Result<crate::bills::BillFilter> {
+    Ok(crate::bills::BillFilter {
+        status: f.status,
+        code: some_text(&f.code),
+        destination: some_text(&f.destination),
+        from: crate::days::parse(f.from.as_deref())?,
+        to: crate::days::parse(f.to.as_deref())?,
+        biller: some_text(&f.biller),
+        cursor: None,
+        limit: 0,
+    })
 }
 
 /// The days a summary covers: `from` to `to`; one of them alone is that
@@ -250,6 +270,9 @@ fn filter_json(f: &Filter) -> serde_json::Value {
     put("complete", f.complete.map(|b| b.to_string()));
     put("billed", f.billed.map(|b| b.to_string()));
     put("status", f.status.map(|s| format!("{s:?}")));
+    put("code", some_text(&f.code));
+    put("destination", some_text(&f.destination));
+    put("biller", some_text(&f.biller));
     put("actor", some_text(&f.actor));
     put("action", some_text(&f.action));
     put("entity", some_text(&f.entity));
@@ -284,6 +307,9 @@ impl Request {
         let span = span(filter, settings)?;
         if kind == Kind::Summary {
             summary_days(filter, settings, now)?;
+        }
+        if kind == Kind::Bills {
+            bill_filter(filter)?.conditions(settings, 1)?;
         }
         Ok(Request { kind, format, span })
     }
@@ -336,7 +362,7 @@ pub async fn run(
         }
         Kind::Bills => {
             let t = Table::new(format, kind.title(), bills::HEADERS, offset, out)?;
-            bills::bills(db, settings, filter, span, t).await
+            bills::bills(db, settings, &bill_filter(filter)?, t).await
         }
         Kind::Audit => {
             let t = Table::new(format, kind.title(), activity::AUDIT_HEADERS, offset, out)?;

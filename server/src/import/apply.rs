@@ -59,6 +59,15 @@ pub async fn apply(tx: &mut Tx, ctx: &Context<'_>, ops: &[Op], now: Ts) -> Resul
             }
             Err(fail) => {
                 tx.rollback_to_savepoint().await?;
+                // A code or a child taken meanwhile (the inserts carry no
+                // ON CONFLICT clause: PostgreSQL's speculative inserts cost
+                // a second index probe and log record a row).
+                let fail = match fail {
+                    Fail::Error(Error::Db(e)) if crate::db::is_unique_violation(&e) => {
+                        Fail::Changed
+                    }
+                    other => other,
+                };
                 let again = match &fail {
                     Fail::Changed => true,
                     Fail::Error(Error::Db(e)) => crate::db::is_transient(e),
@@ -630,7 +639,7 @@ async fn apply_once(
     for chunk in d.new_bags.chunks(per / 6) {
         let sql = format!(
             "INSERT INTO bags (code, kind, capacity, child_count, dispatch_area, import_id, created_at, updated_at)
-             VALUES {} ON CONFLICT (code) DO NOTHING RETURNING id, code",
+             VALUES {} RETURNING id, code",
             values(chunk.len(), 6, 2, &[], ", $1, $1")
         );
         let mut vals = Vec::with_capacity(chunk.len() * 6);
@@ -736,7 +745,7 @@ async fn apply_once(
     for chunk in d.links.chunks(per / 4) {
         let sql = format!(
             "INSERT INTO links (parent_id, child_id, user_id, import_id, linked_at)
-             VALUES {} ON CONFLICT (child_id) DO NOTHING",
+             VALUES {}",
             values(chunk.len(), 4, 2, &[], ", $1")
         );
         let mut vals = Vec::with_capacity(chunk.len() * 4);

@@ -1,7 +1,7 @@
 //! The checks after a run, straight on the database: no parent over its
 //! capacity; each parent's `child_count` equal to its links; one parent per
 //! child (the unique index on `links.child_id` is there, and no child has two
-//! links); each bill's `parent_count` equal to its parents; and every counter
+//! links); every link between bags that exist; each bill's `parent_count` equal to its parents; and every counter
 //! total equal to what the tables hold.
 
 use std::collections::HashMap;
@@ -59,6 +59,12 @@ pub async fn problems(db: &Db) -> anyhow::Result<Vec<String>> {
         (
             "children in more than one parent",
             "SELECT COUNT(*) FROM (SELECT child_id FROM links GROUP BY child_id HAVING COUNT(*) > 1) d",
+        ),
+        (
+            "links whose parent or child is not a bag",
+            "SELECT COUNT(*) FROM links l
+             WHERE NOT EXISTS (SELECT 1 FROM bags p WHERE p.id = l.parent_id)
+                OR NOT EXISTS (SELECT 1 FROM bags c WHERE c.id = l.child_id)",
         ),
         (
             "links that are not from a parent to a child",

@@ -56,13 +56,23 @@ pub struct Plan {
     pub warmup: Duration,
     /// Load measured.
     pub seconds: Duration,
+    /// Rows of the large import (`bulk-import`).
+    pub bulk_rows: usize,
     /// The scenarios to run (see [`SCENARIOS`]); empty runs them all.
     pub only: Vec<String>,
 }
 
 /// The scenarios' names, as `--only` takes them, in the order they run.
-pub const SCENARIOS: [&str; 8] = [
-    "link", "ceiling", "steady", "sync", "lookup", "stats", "export", "import",
+pub const SCENARIOS: [&str; 9] = [
+    "link",
+    "ceiling",
+    "steady",
+    "sync",
+    "lookup",
+    "stats",
+    "export",
+    "import",
+    "bulk-import",
 ];
 
 impl Plan {
@@ -81,6 +91,7 @@ impl Plan {
             stats_clients: 16,
             warmup: Duration::from_secs(3),
             seconds: Duration::from_secs(20),
+            bulk_rows: 1_800_000,
             only: Vec::new(),
         }
     }
@@ -98,6 +109,7 @@ impl Plan {
             stats_clients: 8,
             warmup: Duration::from_secs(1),
             seconds: Duration::from_secs(5),
+            bulk_rows: 20_000,
             ..Plan::full()
         }
     }
@@ -204,7 +216,13 @@ pub async fn run(plan: &Plan, url: &str, server_binary: PathBuf) -> anyhow::Resu
         .await
         .context("creating accounts")?;
 
-    let server = ServerProcess::start(server_binary, url).await;
+    let lab = scenarios::Lab::new()?;
+    let settings = lab.settings();
+    let settings: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let server = ServerProcess::start_with(server_binary, url, &settings).await;
     let pid = server.pid().context("the server process is not running")?;
     let probe = Probe::new(pid, postmaster_pid(&db).await);
     let api = api::Api::new(&server.base())?;
@@ -459,6 +477,26 @@ pub async fn run(plan: &Plan, url: &str, server_binary: PathBuf) -> anyhow::Resu
         let usage = probe.usage(from, probe.sample());
         rows.push(Row::new(
             scenario::IMPORT,
+            1,
+            &tally,
+            took.as_secs_f64(),
+            true,
+            usage,
+        ));
+    }
+
+    if plan.runs("bulk-import") {
+        say(&format!(
+            "{backend}: import, {} rows of a child -> parent sheet",
+            plan.bulk_rows
+        ));
+        settle(&db, &mut notes).await?;
+        probe.reset_peak();
+        let from = probe.sample();
+        let (tally, took) = scenarios::bulk_import(&load, plan.bulk_rows).await;
+        let usage = probe.usage(from, probe.sample());
+        rows.push(Row::new(
+            scenario::BULK_IMPORT,
             1,
             &tally,
             took.as_secs_f64(),

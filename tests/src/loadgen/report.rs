@@ -210,6 +210,15 @@ impl Run {
                 r.unexpected == 0 && r.seconds <= 3.0,
             );
         }
+        if let Some(r) = self.row(scenario::BULK_IMPORT) {
+            // Issue 8 again, for the largest sheets (the row count is the run's).
+            let rows = (r.events_per_s.unwrap_or(0.0) * r.seconds).round();
+            check(
+                "1,800,000-row import <= 60 s (issue 8)",
+                format!("{:.1} s for {rows:.0} rows", r.seconds),
+                r.unexpected == 0 && rows >= 1_800_000.0 && r.seconds <= 60.0,
+            );
+        }
         check(
             "server peak RSS <= 150 MB",
             format!("{peak:.0} MB"),
@@ -297,6 +306,7 @@ pub mod scenario {
     pub const STATS: &str = "stats";
     pub const EXPORT: &str = "export: bags.csv";
     pub const IMPORT: &str = "import: 80,000 rows";
+    pub const BULK_IMPORT: &str = "import: large sheet";
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {

@@ -18,6 +18,7 @@ use super::api::Api;
 use super::codes::{self, NewParents, CAPACITY, SEEDED_CHILDREN};
 use super::measure::{Tally, Window};
 use super::stations::BenchStation;
+use crate::process::LAB_SETTINGS;
 
 /// What every scenario works with.
 #[derive(Clone)]
@@ -367,15 +368,105 @@ pub fn import_sheet() -> Vec<u8> {
     text.into_bytes()
 }
 
+/// The server's settings for the benchmark: the lab's ([`LAB_SETTINGS`]),
+/// import files in a folder of the run's own, and one more parent format,
+/// `LOT` and six digits (30 children), for the large import: the `SB` and
+/// `M444` codes are the seed's, the link scenario's and the small import's.
+pub struct Lab {
+    dir: std::path::PathBuf,
+}
+
+/// The large import's parent format.
+const LOT_FORMAT: &str = "LOT[0-9]{6}";
+
+impl Lab {
+    pub fn new() -> anyhow::Result<Lab> {
+        let dir = std::env::temp_dir().join(format!("traitortrack-loadgen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let spec = traitortrack_protocol::FormatSpec::default();
+        let mut toml = String::from("[formats]\n");
+        toml.push_str(&format!("child_pattern = {:?}\n", spec.child_pattern));
+        let parents = spec
+            .parents
+            .iter()
+            .map(|p| (p.name.as_str(), p.pattern.as_str(), p.capacity));
+        for (name, pattern, capacity) in parents.chain([("LOT", LOT_FORMAT, 30)]) {
+            toml.push_str(&format!(
+                "[[formats.parents]]\nname = {name:?}\npattern = {pattern:?}\ncapacity = {capacity}\n"
+            ));
+        }
+        std::fs::write(dir.join("traitortrack.toml"), toml)?;
+        Ok(Lab { dir })
+    }
+
+    /// The `TRAITORTRACK_*` settings to start the server with.
+    pub fn settings(&self) -> Vec<(String, String)> {
+        let path = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+        let mut settings: Vec<(String, String)> = LAB_SETTINGS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        settings.push((
+            "TRAITORTRACK_CONFIG".into(),
+            path(self.dir.join("traitortrack.toml")),
+        ));
+        settings.push((
+            "TRAITORTRACK_IMPORT_DIR".into(),
+            path(self.dir.join("imports")),
+        ));
+        settings
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A sheet of `rows` rows: `LOT` parents of 30 children each (the last
+/// one as many as are left), each run closed by its parent's row.
+pub fn bulk_sheet(rows: usize) -> Vec<u8> {
+    let mut text = String::with_capacity(rows * 26 + 32);
+    text.push_str("Sr. No.,Label No.\n");
+    let mut left = rows;
+    let mut p = 0usize;
+    while left >= 2 {
+        let children = (left - 1).min(30);
+        for c in 1..=children {
+            text.push_str(&format!("{c},LABEL NO.8{p:06}{c:02}\n"));
+        }
+        text.push_str(&format!("Parent Code,LOT{p:06}\n"));
+        left -= children + 1;
+        p += 1;
+    }
+    text.into_bytes()
+}
+
+/// One import of a [`bulk_sheet`] of `rows` rows through the API.
+pub async fn bulk_import(load: &Load, rows: usize) -> (Tally, Duration) {
+    let sheet = bulk_sheet(rows);
+    let expected = sheet.iter().filter(|b| **b == b'\n').count() - 1;
+    timed_import(load, sheet, "bench-large.csv", expected).await
+}
+
 /// One import of `IMPORT_ROWS` rows through the API, as an admin uploads
 /// it; answers the tally (one request; `applied` is the rows) and its time.
 pub async fn import(load: &Load) -> (Tally, Duration) {
+    timed_import(load, import_sheet(), "bench-80k.csv", IMPORT_ROWS).await
+}
+
+async fn timed_import(
+    load: &Load,
+    sheet: Vec<u8>,
+    file_name: &str,
+    expected: usize,
+) -> (Tally, Duration) {
     let mut tally = Tally::default();
-    let sheet = import_sheet();
     let started = Instant::now();
     let got = load
         .api
-        .import(&load.admin_token, "child-parent", "bench-80k.csv", sheet)
+        .import(&load.admin_token, "child-parent", file_name, sheet)
         .await;
     let took = started.elapsed();
     tally.requests = 1;
@@ -386,7 +477,7 @@ pub async fn import(load: &Load) -> (Tally, Duration) {
         Ok(summary) => {
             let rows = summary["rows"].as_u64().unwrap_or(0);
             let refused = summary["counts"]["refused"].as_u64().unwrap_or(u64::MAX);
-            if summary["state"] == "done" && rows == IMPORT_ROWS as u64 && refused == 0 {
+            if summary["state"] == "done" && rows == expected as u64 && refused == 0 {
                 tally.applied = rows;
             } else {
                 tally.unexpected(format!("import: {summary}"));
@@ -395,4 +486,30 @@ pub async fn import(load: &Load) -> (Tally, Duration) {
         Err(e) => tally.unexpected(format!("import: {e}")),
     }
     (tally, took)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_large_sheet_has_the_rows_asked_for_in_full_runs() {
+        for rows in [2, 31, 32, 100, 20_000] {
+            let sheet = String::from_utf8(bulk_sheet(rows)).expect("text");
+            let lines: Vec<&str> = sheet.lines().skip(1).collect();
+            assert_eq!(lines.len(), rows, "{rows}");
+            assert!(lines
+                .last()
+                .is_some_and(|l| l.starts_with("Parent Code,LOT")));
+            let mut run = 0;
+            for line in lines {
+                if line.starts_with("Parent Code,") {
+                    assert!((1..=30).contains(&run), "{rows}: a run of {run}");
+                    run = 0;
+                } else {
+                    run += 1;
+                }
+            }
+        }
+    }
 }
