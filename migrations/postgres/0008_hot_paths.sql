@@ -8,8 +8,6 @@
 -- deleted (accounts are switched off, stations revoked), and every id in a
 -- link or an event comes from a join on its table in the same statement.
 -- The benchmark's invariants check that every link's parent and child exist.
--- SQLite keeps its references: there a check is one lookup in the same
--- file, with no lock and no log record.
 ALTER TABLE links
     DROP CONSTRAINT links_parent_id_fkey,
     DROP CONSTRAINT links_child_id_fkey,

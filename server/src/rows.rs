@@ -50,7 +50,8 @@ pub fn rows_per_statement(tx: &mut Tx, cols: usize) -> usize {
 /// `tail` (values shared by every row, such as `$1`) at the end of each;
 /// `casts` gives a column's SQL type where the database cannot infer it.
 pub fn values(rows: usize, cols: usize, first: usize, casts: &[&str], tail: &str) -> String {
-    let mut sql = String::with_capacity(rows * cols * 8);
+    use std::fmt::Write as _;
+    let mut sql = String::with_capacity(rows * (cols * 9 + tail.len() + 4));
     let mut n = first;
     for r in 0..rows {
         if r > 0 {
@@ -61,10 +62,11 @@ pub fn values(rows: usize, cols: usize, first: usize, casts: &[&str], tail: &str
             if c > 0 {
                 sql.push_str(", ");
             }
-            match casts.get(c) {
-                Some(t) if !t.is_empty() => sql.push_str(&format!("CAST(${n} AS {t})")),
-                _ => sql.push_str(&format!("${n}")),
-            }
+            // Writing into a String cannot fail.
+            let _ = match casts.get(c) {
+                Some(t) if !t.is_empty() => write!(sql, "CAST(${n} AS {t})"),
+                _ => write!(sql, "${n}"),
+            };
             n += 1;
         }
         sql.push_str(tail);
@@ -90,6 +92,16 @@ pub fn rows_list(tx: &mut Tx, rows: usize, cols: usize, casts: &[&str]) -> Strin
     match tx.conn() {
         On::Pg(_) => numbered,
         On::Sqlite(_) => anonymous(&numbered),
+    }
+}
+
+/// `n` placeholders for an `IN (…)` list of values bound in order: numbered
+/// on PostgreSQL, anonymous on SQLite (see [`rows_list`]); at most
+/// [`rows_per_list`]`(tx, 1)` of them.
+pub fn in_list(tx: &mut Tx, n: usize) -> String {
+    match tx.conn() {
+        On::Pg(_) => placeholders(n),
+        On::Sqlite(_) => vec!["?"; n].join(", "),
     }
 }
 

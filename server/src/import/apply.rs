@@ -21,7 +21,7 @@ use crate::counters;
 use crate::db::{On, Ts, Tx};
 use crate::error::{Error, Result};
 use crate::on;
-use crate::rows::{binds_per_statement, execute, ids_of, placeholders, values, Val};
+use crate::rows::{execute, ids_of, in_list, rows_list, rows_per_list, Val};
 
 /// What a batch needs besides its operations.
 pub struct Context<'a> {
@@ -132,13 +132,13 @@ type BillRead = (i64, String, String, i32, i32);
 async fn read_bags(tx: &mut Tx, codes: &BTreeSet<String>) -> Result<HashMap<String, Bag>> {
     let mut bags = HashMap::with_capacity(codes.len());
     let lock = lock_clause(tx);
-    let per = binds_per_statement(tx);
+    let per = rows_per_list(tx, 1);
     let codes: Vec<&String> = codes.iter().collect();
     for chunk in codes.chunks(per) {
         let sql = format!(
             "SELECT id, code, kind, capacity, child_count, bill_id, dispatch_area FROM bags
              WHERE code IN ({}) ORDER BY code{lock}",
-            placeholders(chunk.len())
+            in_list(tx, chunk.len())
         );
         let rows: Vec<BagRead> = on!(tx.conn(), |c| {
             let mut q = sqlx::query_as(&sql);
@@ -178,7 +178,7 @@ async fn read_bags(tx: &mut Tx, codes: &BTreeSet<String>) -> Result<HashMap<Stri
         let sql = format!(
             "SELECT l.child_id, p.code FROM links l JOIN bags p ON p.id = l.parent_id
              WHERE l.child_id IN ({})",
-            placeholders(chunk.len())
+            in_list(tx, chunk.len())
         );
         let rows: Vec<(i64, String)> = on!(tx.conn(), |c| {
             let mut q = sqlx::query_as(&sql);
@@ -202,14 +202,14 @@ async fn read_bills(
     ids: &BTreeSet<i64>,
 ) -> Result<(HashMap<String, Bill>, HashMap<i64, String>)> {
     let lock = lock_clause(tx);
-    let per = binds_per_statement(tx);
+    let per = rows_per_list(tx, 1);
     let mut rows: Vec<BillRead> = Vec::new();
     let codes: Vec<&String> = codes.iter().collect();
     for chunk in codes.chunks(per) {
         let sql = format!(
             "SELECT id, code, status, capacity, parent_count FROM bills
              WHERE code IN ({}) ORDER BY code{lock}",
-            placeholders(chunk.len())
+            in_list(tx, chunk.len())
         );
         let got: Vec<BillRead> = on!(tx.conn(), |c| {
             let mut q = sqlx::query_as(&sql);
@@ -224,7 +224,7 @@ async fn read_bills(
     for chunk in ids.chunks(per) {
         let sql = format!(
             "SELECT id, code, status, capacity, parent_count FROM bills WHERE id IN ({}) ORDER BY code{lock}",
-            placeholders(chunk.len())
+            in_list(tx, chunk.len())
         );
         let got: Vec<BillRead> = on!(tx.conn(), |c| {
             let mut q = sqlx::query_as(&sql);
@@ -633,16 +633,15 @@ async fn apply_once(
     }
 
     let d = decide(ops, ctx.formats, &mut bags, &mut bills);
-    let per = binds_per_statement(tx);
 
     // New bags, with their final child counts.
-    for chunk in d.new_bags.chunks(per / 6) {
+    for chunk in d.new_bags.chunks(rows_per_list(tx, 8)) {
         let sql = format!(
             "INSERT INTO bags (code, kind, capacity, child_count, dispatch_area, import_id, created_at, updated_at)
              VALUES {} RETURNING id, code",
-            values(chunk.len(), 6, 2, &[], ", $1, $1")
+            rows_list(tx, chunk.len(), 8, &[])
         );
-        let mut vals = Vec::with_capacity(chunk.len() * 6);
+        let mut vals = Vec::with_capacity(chunk.len() * 8);
         for code in chunk {
             let bag = bags.get(code).ok_or(Fail::Changed)?;
             vals.push(Val::Text(code.clone()));
@@ -651,8 +650,10 @@ async fn apply_once(
             vals.push(Val::Int(i64::from(bag.count)));
             vals.push(Val::OptText(bag.area.clone()));
             vals.push(Val::Int(ctx.import_id));
+            vals.push(Val::Ts(now));
+            vals.push(Val::Ts(now));
         }
-        let made = ids_of(tx, &sql, Some(now), vals).await?;
+        let made = ids_of(tx, &sql, None, vals).await?;
         if made.len() != chunk.len() {
             return Err(Fail::Changed);
         }
@@ -672,13 +673,13 @@ async fn apply_once(
     }
 
     // New bills.
-    for chunk in d.new_bills.chunks(per / 8) {
+    for chunk in d.new_bills.chunks(rows_per_list(tx, 10)) {
         let sql = format!(
             "INSERT INTO bills (code, status, capacity, parent_count, destination, vehicle_number, description, created_by, created_at, updated_at)
-             VALUES {} ON CONFLICT (code) DO NOTHING RETURNING id, code",
-            values(chunk.len(), 8, 2, &[], ", $1, $1")
+             VALUES {} RETURNING id, code",
+            rows_list(tx, chunk.len(), 10, &[])
         );
-        let mut vals = Vec::with_capacity(chunk.len() * 8);
+        let mut vals = Vec::with_capacity(chunk.len() * 10);
         for code in chunk {
             let bill = bills.get(code).ok_or(Fail::Changed)?;
             let new = bill.new.clone().ok_or(Fail::Changed)?;
@@ -690,8 +691,10 @@ async fn apply_once(
             vals.push(Val::OptText(new.vehicle_number));
             vals.push(Val::OptText(new.description));
             vals.push(Val::OptInt(ctx.user_id));
+            vals.push(Val::Ts(now));
+            vals.push(Val::Ts(now));
         }
-        let made = ids_of(tx, &sql, Some(now), vals).await?;
+        let made = ids_of(tx, &sql, None, vals).await?;
         if made.len() != chunk.len() {
             return Err(Fail::Changed);
         }
@@ -715,18 +718,18 @@ async fn apply_once(
             )
         })
         .collect();
-    for chunk in grown.chunks(per / 2) {
+    for chunk in grown.chunks(rows_per_list(tx, 3)) {
         let sql = format!(
-            "UPDATE bags SET child_count = bags.child_count + v.column2, updated_at = $1
+            "UPDATE bags SET child_count = bags.child_count + v.column2, updated_at = v.column3
              FROM (VALUES {}) AS v
              WHERE bags.id = v.column1 AND bags.child_count + v.column2 <= bags.capacity",
-            values(chunk.len(), 2, 2, &["BIGINT", "INTEGER"], "")
+            rows_list(tx, chunk.len(), 3, &["BIGINT", "INTEGER"])
         );
         let vals = chunk
             .iter()
-            .flat_map(|(id, by, _, _)| [Val::Int(*id), Val::Int(i64::from(*by))])
+            .flat_map(|(id, by, _, _)| [Val::Int(*id), Val::Int(i64::from(*by)), Val::Ts(now)])
             .collect();
-        if execute(tx, &sql, Some(now), vals).await? != chunk.len() as u64 {
+        if execute(tx, &sql, None, vals).await? != chunk.len() as u64 {
             return Err(Fail::Changed);
         }
     }
@@ -742,13 +745,13 @@ async fn apply_once(
     tx.deltas.add(counters::COMPLETE_PARENTS, completed as i64);
 
     // Links.
-    for chunk in d.links.chunks(per / 4) {
+    for chunk in d.links.chunks(rows_per_list(tx, 5)) {
         let sql = format!(
             "INSERT INTO links (parent_id, child_id, user_id, import_id, linked_at)
              VALUES {}",
-            values(chunk.len(), 4, 2, &[], ", $1")
+            rows_list(tx, chunk.len(), 5, &[])
         );
-        let mut vals = Vec::with_capacity(chunk.len() * 4);
+        let mut vals = Vec::with_capacity(chunk.len() * 5);
         for (parent, child) in chunk {
             let p = bags.get(parent).map(|b| b.id).ok_or(Fail::Changed)?;
             let c = bags.get(child).map(|b| b.id).ok_or(Fail::Changed)?;
@@ -756,22 +759,23 @@ async fn apply_once(
             vals.push(Val::Int(c));
             vals.push(Val::OptInt(ctx.user_id));
             vals.push(Val::Int(ctx.import_id));
+            vals.push(Val::Ts(now));
         }
-        if execute(tx, &sql, Some(now), vals).await? != chunk.len() as u64 {
+        if execute(tx, &sql, None, vals).await? != chunk.len() as u64 {
             return Err(Fail::Changed);
         }
     }
     tx.deltas.add(counters::LINKS, d.links.len() as i64);
 
     // Parents put on bills, then the bills' counts and statuses.
-    for chunk in d.on_bills.chunks(per / 2) {
+    for chunk in d.on_bills.chunks(rows_per_list(tx, 3)) {
         let sql = format!(
-            "UPDATE bags SET bill_id = v.column2, updated_at = $1
+            "UPDATE bags SET bill_id = v.column2, updated_at = v.column3
              FROM (VALUES {}) AS v
              WHERE bags.id = v.column1 AND bags.bill_id IS NULL",
-            values(chunk.len(), 2, 2, &["BIGINT", "BIGINT"], "")
+            rows_list(tx, chunk.len(), 3, &["BIGINT", "BIGINT"])
         );
-        let mut vals = Vec::with_capacity(chunk.len() * 2);
+        let mut vals = Vec::with_capacity(chunk.len() * 3);
         for (parent, bill) in chunk {
             vals.push(Val::Int(
                 bags.get(parent).map(|b| b.id).ok_or(Fail::Changed)?,
@@ -779,8 +783,9 @@ async fn apply_once(
             vals.push(Val::Int(
                 bills.get(bill).map(|b| b.id).ok_or(Fail::Changed)?,
             ));
+            vals.push(Val::Ts(now));
         }
-        if execute(tx, &sql, Some(now), vals).await? != chunk.len() as u64 {
+        if execute(tx, &sql, None, vals).await? != chunk.len() as u64 {
             return Err(Fail::Changed);
         }
     }
@@ -789,21 +794,21 @@ async fn apply_once(
         .filter(|b| b.new.is_none() && b.count != b.start_count)
         .map(|b| (b.id, b.count - b.start_count))
         .collect();
-    for chunk in filled.chunks(per / 2) {
+    for chunk in filled.chunks(rows_per_list(tx, 3)) {
         let sql = format!(
-            "UPDATE bills SET parent_count = bills.parent_count + v.column2, updated_at = $1,
+            "UPDATE bills SET parent_count = bills.parent_count + v.column2, updated_at = v.column3,
                     status = CASE WHEN bills.parent_count + v.column2 >= bills.capacity THEN 'ready'
                                   ELSE 'in_progress' END
              FROM (VALUES {}) AS v
              WHERE bills.id = v.column1 AND bills.status <> 'closed'
                AND bills.parent_count + v.column2 <= bills.capacity",
-            values(chunk.len(), 2, 2, &["BIGINT", "INTEGER"], "")
+            rows_list(tx, chunk.len(), 3, &["BIGINT", "INTEGER"])
         );
         let vals = chunk
             .iter()
-            .flat_map(|(id, by)| [Val::Int(*id), Val::Int(i64::from(*by))])
+            .flat_map(|(id, by)| [Val::Int(*id), Val::Int(i64::from(*by)), Val::Ts(now)])
             .collect();
-        if execute(tx, &sql, Some(now), vals).await? != chunk.len() as u64 {
+        if execute(tx, &sql, None, vals).await? != chunk.len() as u64 {
             return Err(Fail::Changed);
         }
     }

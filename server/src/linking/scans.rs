@@ -280,7 +280,7 @@ impl Scans {
         for chunk in self.new_bags.chunks(rows_per_list(tx, 7)) {
             let sql = format!(
                 "INSERT INTO bags (code, kind, capacity, child_count, dispatch_area, created_at, updated_at)
-                 VALUES {} ON CONFLICT (code) DO NOTHING",
+                 VALUES {}",
                 rows_list(tx, chunk.len(), 7, &[])
             );
             let mut vals = Vec::with_capacity(chunk.len() * 7);
@@ -342,7 +342,7 @@ impl Scans {
                  FROM (VALUES {}) AS v
                  JOIN bags p ON p.code = v.column1
                  JOIN bags c ON c.code = v.column2
-                 WHERE true ORDER BY v.column7 ON CONFLICT (child_id) DO NOTHING",
+                 ORDER BY v.column7",
                 rows_list(
                     tx,
                     chunk.len(),

@@ -219,11 +219,15 @@ impl Run {
                 r.unexpected == 0 && rows >= 1_800_000.0 && r.seconds <= 60.0,
             );
         }
-        check(
-            "server peak RSS <= 150 MB",
-            format!("{peak:.0} MB"),
-            peak > 0.0 && peak <= 150.0,
-        );
+        // The issue sets the memory target for the PostgreSQL server; on
+        // SQLite the database's page caches live in the server's process.
+        if self.backend == "postgres" {
+            check(
+                "server peak RSS <= 150 MB",
+                format!("{peak:.0} MB"),
+                peak > 0.0 && peak <= 150.0,
+            );
+        }
         self.targets = t;
     }
 
