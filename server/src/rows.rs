@@ -23,29 +23,6 @@ pub enum Val {
     OptUuid(Option<Uuid>),
 }
 
-/// Values bound per statement. SQLite finds each bound value's placeholder by
-/// a scan of the statement's placeholders, so its cost grows with the square
-/// of their number: there, statements stay small (they cost little in-process).
-pub fn binds_on(backend: Backend) -> usize {
-    match backend {
-        Backend::Postgres => 6_000,
-        Backend::Sqlite => 240,
-    }
-}
-
-/// [`binds_on`] the transaction's database.
-pub fn binds_per_statement(tx: &mut Tx) -> usize {
-    binds_on(match tx.conn() {
-        On::Pg(_) => Backend::Postgres,
-        On::Sqlite(_) => Backend::Sqlite,
-    })
-}
-
-/// Rows per statement for rows of `cols` values.
-pub fn rows_per_statement(tx: &mut Tx, cols: usize) -> usize {
-    (binds_per_statement(tx) / cols.max(1)).max(1)
-}
-
 /// `(…), (…)` with `cols` placeholders a row, numbered from `first`, and
 /// `tail` (values shared by every row, such as `$1`) at the end of each;
 /// `casts` gives a column's SQL type where the database cannot infer it.
@@ -75,13 +52,26 @@ pub fn values(rows: usize, cols: usize, first: usize, casts: &[&str], tail: &str
     sql
 }
 
+/// The transaction's database.
+pub fn backend(tx: &mut Tx) -> Backend {
+    match tx.conn() {
+        On::Pg(_) => Backend::Postgres,
+        On::Sqlite(_) => Backend::Sqlite,
+    }
+}
+
+/// Values bound per statement of a [`rows_list`] or an [`in_list`]. On
+/// SQLite they stay under its oldest limit of 999.
+pub fn list_binds(backend: Backend) -> usize {
+    match backend {
+        Backend::Postgres => 6_000,
+        Backend::Sqlite => 960,
+    }
+}
+
 /// Rows per statement for a [`rows_list`] of rows of `cols` values.
 pub fn rows_per_list(tx: &mut Tx, cols: usize) -> usize {
-    let binds = match tx.conn() {
-        On::Pg(_) => 6_000,
-        On::Sqlite(_) => 960,
-    };
-    (binds / cols.max(1)).max(1)
+    (list_binds(backend(tx)) / cols.max(1)).max(1)
 }
 
 /// [`values`] for a statement whose only values are its rows, numbered from
@@ -97,11 +87,11 @@ pub fn rows_list(tx: &mut Tx, rows: usize, cols: usize, casts: &[&str]) -> Strin
 
 /// `n` placeholders for an `IN (…)` list of values bound in order: numbered
 /// on PostgreSQL, anonymous on SQLite (see [`rows_list`]); at most
-/// [`rows_per_list`]`(tx, 1)` of them.
-pub fn in_list(tx: &mut Tx, n: usize) -> String {
-    match tx.conn() {
-        On::Pg(_) => placeholders(n),
-        On::Sqlite(_) => vec!["?"; n].join(", "),
+/// [`list_binds`] of them.
+pub fn in_list(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Postgres => placeholders(n),
+        Backend::Sqlite => vec!["?"; n].join(", "),
     }
 }
 

@@ -318,10 +318,10 @@ pub async fn signed_in(
     pairs: &[(i64, i64)],
 ) -> Result<std::collections::HashSet<(i64, i64)>> {
     let mut found = std::collections::HashSet::with_capacity(pairs.len());
-    for chunk in pairs.chunks(crate::rows::rows_per_statement(tx, 2)) {
+    for chunk in pairs.chunks(crate::rows::rows_per_list(tx, 2)) {
         let sql = format!(
             "SELECT station_id, user_id FROM station_workers WHERE (station_id, user_id) IN (VALUES {})",
-            crate::rows::values(chunk.len(), 2, 1, &["BIGINT", "BIGINT"], "")
+            crate::rows::rows_list(tx, chunk.len(), 2, &["BIGINT", "BIGINT"])
         );
         let rows: Vec<(i64, i64)> = on!(tx.conn(), |c| {
             let mut q = sqlx::query_as(&sql).persistent(chunk.len() == 1);

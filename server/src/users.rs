@@ -171,10 +171,10 @@ pub async fn find_by_usernames(
     names: &[&str],
 ) -> Result<std::collections::HashMap<String, User>> {
     let mut found = std::collections::HashMap::with_capacity(names.len());
-    for chunk in names.chunks(crate::rows::rows_per_statement(tx, 1)) {
+    for chunk in names.chunks(crate::rows::rows_per_list(tx, 1)) {
         let sql = format!(
             "SELECT {COLUMNS} FROM users WHERE username IN ({})",
-            crate::rows::placeholders(chunk.len())
+            crate::rows::in_list(crate::rows::backend(tx), chunk.len())
         );
         let rows: Vec<UserRow> = on!(tx.conn(), |c| {
             let mut q = sqlx::query_as(&sql).persistent(chunk.len() == 1);

@@ -25,7 +25,7 @@ use crate::db::{self, Db, Ts, Tx};
 use crate::error::{Error, Result};
 use crate::linking::{self, Changed, Link, Scans, Unlink};
 use crate::on;
-use crate::rows::{self, placeholders, rows_list, rows_per_list, rows_per_statement, Val};
+use crate::rows::{self, rows_list, rows_per_list, Val};
 use crate::stations::{self, Station};
 use crate::users::{self, User};
 
@@ -385,10 +385,10 @@ async fn apply_one(
 /// The outcomes stored for these event ids: the sending station and the outcome.
 async fn stored_outcomes(tx: &mut Tx, ids: &[Uuid]) -> Result<HashMap<Uuid, (i64, EventResult)>> {
     let mut found = HashMap::new();
-    for chunk in ids.chunks(rows_per_statement(tx, 1)) {
+    for chunk in ids.chunks(rows_per_list(tx, 1)) {
         let sql = format!(
             "SELECT id, station_id, result FROM events WHERE id IN ({})",
-            placeholders(chunk.len())
+            rows::in_list(rows::backend(tx), chunk.len())
         );
         let rows: Vec<(Uuid, i64, String)> = on!(tx.conn(), |c| {
             let mut q = sqlx::query_as(&sql).persistent(chunk.len() == 1);

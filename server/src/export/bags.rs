@@ -7,7 +7,7 @@ use crate::bags::{Arg, BagFilter};
 use crate::db::{Db, Ts};
 use crate::error::Result;
 use crate::on;
-use crate::rows::{binds_on, placeholders};
+use crate::rows::{in_list, list_binds};
 
 pub const BAG_HEADERS: &[&str] = &[
     "code",
@@ -158,10 +158,10 @@ async fn parents_of(db: &Db, children: &[i64], first: i64, last: i64) -> Result<
         .await)?
     } else {
         let mut rows = Vec::new();
-        for chunk in children.chunks(binds_on(db.backend())) {
+        for chunk in children.chunks(list_binds(db.backend())) {
             let sql = format!(
                 "SELECT child_id, parent_id FROM links WHERE child_id IN ({})",
-                placeholders(chunk.len())
+                in_list(db.backend(), chunk.len())
             );
             let got: Vec<(i64, i64)> = on!(db.reader(), |c| {
                 let mut q = sqlx::query_as(&sql).persistent(false);
@@ -180,10 +180,10 @@ async fn parents_of(db: &Db, children: &[i64], first: i64, last: i64) -> Result<
 /// Adds the codes of these bags to `codes`.
 async fn codes_of(db: &Db, ids: &BTreeSet<i64>, codes: &mut HashMap<i64, String>) -> Result<()> {
     let ids: Vec<i64> = ids.iter().copied().collect();
-    for chunk in ids.chunks(binds_on(db.backend())) {
+    for chunk in ids.chunks(list_binds(db.backend())) {
         let sql = format!(
             "SELECT id, code FROM bags WHERE id IN ({})",
-            placeholders(chunk.len())
+            in_list(db.backend(), chunk.len())
         );
         let got: Vec<(i64, String)> = on!(db.reader(), |c| {
             let mut q = sqlx::query_as(&sql).persistent(false);

@@ -21,7 +21,7 @@ use crate::counters;
 use crate::db::{On, Ts, Tx};
 use crate::error::{Error, Result};
 use crate::on;
-use crate::rows::{execute, ids_of, in_list, rows_list, rows_per_list, Val};
+use crate::rows::{backend, execute, ids_of, in_list, rows_list, rows_per_list, Val};
 
 /// What a batch needs besides its operations.
 pub struct Context<'a> {
@@ -138,7 +138,7 @@ async fn read_bags(tx: &mut Tx, codes: &BTreeSet<String>) -> Result<HashMap<Stri
         let sql = format!(
             "SELECT id, code, kind, capacity, child_count, bill_id, dispatch_area FROM bags
              WHERE code IN ({}) ORDER BY code{lock}",
-            in_list(tx, chunk.len())
+            in_list(backend(tx), chunk.len())
         );
         let rows: Vec<BagRead> = on!(tx.conn(), |c| {
             let mut q = sqlx::query_as(&sql);
@@ -178,7 +178,7 @@ async fn read_bags(tx: &mut Tx, codes: &BTreeSet<String>) -> Result<HashMap<Stri
         let sql = format!(
             "SELECT l.child_id, p.code FROM links l JOIN bags p ON p.id = l.parent_id
              WHERE l.child_id IN ({})",
-            in_list(tx, chunk.len())
+            in_list(backend(tx), chunk.len())
         );
         let rows: Vec<(i64, String)> = on!(tx.conn(), |c| {
             let mut q = sqlx::query_as(&sql);
@@ -209,7 +209,7 @@ async fn read_bills(
         let sql = format!(
             "SELECT id, code, status, capacity, parent_count FROM bills
              WHERE code IN ({}) ORDER BY code{lock}",
-            in_list(tx, chunk.len())
+            in_list(backend(tx), chunk.len())
         );
         let got: Vec<BillRead> = on!(tx.conn(), |c| {
             let mut q = sqlx::query_as(&sql);
@@ -224,7 +224,7 @@ async fn read_bills(
     for chunk in ids.chunks(per) {
         let sql = format!(
             "SELECT id, code, status, capacity, parent_count FROM bills WHERE id IN ({}) ORDER BY code{lock}",
-            in_list(tx, chunk.len())
+            in_list(backend(tx), chunk.len())
         );
         let got: Vec<BillRead> = on!(tx.conn(), |c| {
             let mut q = sqlx::query_as(&sql);

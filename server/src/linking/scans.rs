@@ -25,7 +25,7 @@ use crate::counters::{self, Deltas};
 use crate::db::{Ts, Tx};
 use crate::error::{Error, Result};
 use crate::on;
-use crate::rows::{self, placeholders, rows_list, rows_per_list, rows_per_statement, Val};
+use crate::rows::{self, rows_list, rows_per_list, Val};
 use crate::users::User;
 
 /// A write's guard did not hold: someone outside the group's locks changed a
@@ -86,7 +86,7 @@ impl Scans {
     pub async fn load(tx: &mut Tx, codes: &BTreeSet<String>) -> Result<Scans> {
         let mut scans = Scans::default();
         let codes: Vec<&String> = codes.iter().collect();
-        for chunk in codes.chunks(rows_per_statement(tx, 1)) {
+        for chunk in codes.chunks(rows_per_list(tx, 1)) {
             let sql = format!(
                 "SELECT b.id, b.code, b.kind, b.capacity, b.child_count, b.dispatch_area, p.code,
                         CASE WHEN bl.status = 'closed' THEN bl.code END, b.created_at, b.updated_at
@@ -95,7 +95,7 @@ impl Scans {
                  LEFT JOIN bags p ON p.id = l.parent_id
                  LEFT JOIN bills bl ON bl.id = b.bill_id
                  WHERE b.code IN ({})",
-                placeholders(chunk.len())
+                rows::in_list(rows::backend(tx), chunk.len())
             );
             let rows: Vec<Read> = on!(tx.conn(), |c| {
                 // A lone scan names two codes: that shape is kept prepared.
