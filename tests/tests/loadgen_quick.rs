@@ -50,6 +50,7 @@ async fn quick_run_keeps_every_invariant(backend: Backend) {
         scenario::STATS,
         scenario::EXPORT,
         scenario::IMPORT,
+        scenario::BULK_IMPORT,
     ] {
         assert!(run.row(name).is_some(), "no row for {name}");
     }
