@@ -432,7 +432,11 @@ pub fn bulk_sheet(rows: usize) -> Vec<u8> {
     let mut left = rows;
     let mut p = 0usize;
     while left >= 2 {
-        let children = (left - 1).min(30);
+        let mut children = (left - 1).min(30);
+        if left - (children + 1) == 1 {
+            // A lone row left over could not be a run: end this one a child early.
+            children -= 1;
+        }
         for c in 1..=children {
             text.push_str(&format!("{c},LABEL NO.8{p:06}{c:02}\n"));
         }
