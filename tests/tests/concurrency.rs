@@ -2,7 +2,9 @@
 //! concurrent clients (SQLite and PostgreSQL), the same children raced into two
 //! parents, and the 200-event race split across two `traitortrack serve`
 //! processes on one PostgreSQL database: exactly `capacity` applied, the rest
-//! `parent_full`, counters equal the tables.
+//! `parent_full`, counters equal the tables. And a scan and an import that
+//! meet a new bag's code taken by another writer meanwhile run again
+//! instead of failing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -446,4 +448,117 @@ async fn fifty_clients_one_parent_across_two_processes() {
     }
     assert_one_parent_stored(&s, &applied).await;
     drop(servers);
+}
+
+// ------------------------------------------------------------ a code taken meanwhile
+
+/// Waits (at most 10 s) until a statement on this database waits for a lock.
+async fn until_one_waits(conn: &mut sqlx::PgConnection) {
+    for _ in 0..200 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .expect("pg_stat_activity");
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no statement came to wait for the held code within 10 s");
+}
+
+/// Another writer (here a bare transaction) holds a new bag's code,
+/// uncommitted, while a scan and then an import insert that same code: each
+/// waits, meets the code taken when the other commits, and runs again on
+/// the fresh state instead of failing. PostgreSQL only: SQLite has one writer.
+#[tokio::test]
+async fn a_code_taken_meanwhile_reruns_the_scan_and_the_import() {
+    use sqlx::Connection as _;
+    let Some(url) = fresh_postgres_url().await else {
+        return;
+    };
+    let s = TestServer::start_with(settings(&url)).await;
+    let ws = workers(&s, 1, 1).await;
+    let w = &ws[0];
+    let mut other = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let mut watch = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let hold = "INSERT INTO bags (code, kind, child_count, created_at, updated_at)
+                VALUES ($1, 'child', 0, now(), now())";
+
+    // A scan of a new child while another writer holds its code.
+    let mut held = other.begin().await.expect("begin");
+    sqlx::query(hold)
+        .bind("TAKEN0001")
+        .execute(&mut *held)
+        .await
+        .expect("hold a code");
+    let scan = {
+        let http = s.http.clone();
+        let url = s.url("/api/v1/events");
+        let key = w.key.clone();
+        let event = link(&w.name, PARENT, "TAKEN0001");
+        tokio::spawn(async move {
+            let resp = http
+                .post(url)
+                .header("x-station-key", key)
+                .json(&json!({ "events": [event] }))
+                .timeout(REQUEST_TIMEOUT)
+                .send()
+                .await
+                .expect("an answer");
+            (resp.status(), resp.json::<Value>().await.expect("json"))
+        })
+    };
+    until_one_waits(&mut watch).await;
+    held.commit().await.expect("commit");
+    let (status, body) = scan.await.expect("the scan task");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["results"][0]["status"], "applied", "{body}");
+
+    // An import naming a new child while another writer holds its code.
+    let mut held = other.begin().await.expect("begin");
+    sqlx::query(hold)
+        .bind("TAKEN0002")
+        .execute(&mut *held)
+        .await
+        .expect("hold a code");
+    let import = {
+        let http = s.http.clone();
+        let url = s.url("/api/v1/imports?kind=bags&file_name=taken.csv");
+        let token = s.admin_token.clone();
+        tokio::spawn(async move {
+            let resp = http
+                .post(url)
+                .bearer_auth(token)
+                .body("code,kind,parent code\nTAKEN0002,child,SB00002\n")
+                .timeout(REQUEST_TIMEOUT)
+                .send()
+                .await
+                .expect("an answer");
+            (resp.status(), resp.json::<Value>().await.expect("json"))
+        })
+    };
+    until_one_waits(&mut watch).await;
+    held.commit().await.expect("commit");
+    let (status, summary) = import.await.expect("the import task");
+    assert!(status.is_success(), "{summary}");
+    assert_eq!(summary["state"], "done", "{summary}");
+    assert_eq!(summary["counts"]["linked"], 1, "{summary}");
+    assert_eq!(summary["counts"]["refused"], 0, "{summary}");
+
+    let parents: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.code, p.code FROM links l JOIN bags c ON c.id = l.child_id
+         JOIN bags p ON p.id = l.parent_id WHERE c.code LIKE 'TAKEN%' ORDER BY c.code",
+    )
+    .fetch_all(&mut watch)
+    .await
+    .expect("links");
+    assert_eq!(
+        parents,
+        [("TAKEN0001", PARENT), ("TAKEN0002", OTHER_PARENT)]
+            .map(|(c, p)| (c.to_string(), p.to_string()))
+    );
 }

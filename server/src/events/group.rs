@@ -259,9 +259,7 @@ async fn try_group(
             return Ok(Err(changed));
         }
     }
-    if let Err(changed) = store_outcomes(&mut tx, &rows).await? {
-        return Ok(Err(changed));
-    }
+    store_outcomes(&mut tx, &rows).await?;
     tx.commit().await?;
     Ok(Ok(answers))
 }
@@ -426,8 +424,9 @@ fn resent(station: &Station, ev: &Event, (owner, earlier): &(i64, EventResult)) 
     result
 }
 
-/// Stores the outcomes; [`Changed`] when a concurrent resend stored one first.
-async fn store_outcomes(tx: &mut Tx, rows: &[Stored]) -> Result<Result<(), Changed>> {
+/// Stores the outcomes. An outcome a concurrent resend stored first fails
+/// the statement with a unique violation, which runs the group again.
+async fn store_outcomes(tx: &mut Tx, rows: &[Stored]) -> Result<()> {
     for chunk in rows.chunks(rows_per_list(tx, 9)) {
         let sql = format!(
             "INSERT INTO events (id, station_id, user_id, kind, status, code, scanned_at, received_at, result)
@@ -454,9 +453,7 @@ async fn store_outcomes(tx: &mut Tx, rows: &[Stored]) -> Result<Result<(), Chang
                 Val::Text(json),
             ]);
         }
-        if rows::execute(tx, &sql, None, vals).await? != chunk.len() as u64 {
-            return Ok(Err(Changed));
-        }
+        rows::execute(tx, &sql, None, vals).await?;
     }
-    Ok(Ok(()))
+    Ok(())
 }

@@ -1,5 +1,5 @@
 //! Applying planned operations to the database, a batch at a time, with the
-//! same rules as scans (see `linking.rs` and `bills.rs`): formats, one parent
+//! same rules as scans (see `linking/` and `bills.rs`): formats, one parent
 //! per child, the capacity cap, one bill per parent, a full or closed bill.
 //!
 //! A batch reads the state of every code it names in a few set-based
@@ -653,11 +653,8 @@ async fn apply_once(
             vals.push(Val::Ts(now));
             vals.push(Val::Ts(now));
         }
-        let made = ids_of(tx, &sql, None, vals).await?;
-        if made.len() != chunk.len() {
-            return Err(Fail::Changed);
-        }
-        for (id, code) in made {
+        // Every row goes in, or a code taken meanwhile fails the statement.
+        for (id, code) in ids_of(tx, &sql, None, vals).await? {
             if let Some(bag) = bags.get_mut(&code) {
                 bag.id = id;
             }
@@ -694,11 +691,8 @@ async fn apply_once(
             vals.push(Val::Ts(now));
             vals.push(Val::Ts(now));
         }
-        let made = ids_of(tx, &sql, None, vals).await?;
-        if made.len() != chunk.len() {
-            return Err(Fail::Changed);
-        }
-        for (id, code) in made {
+        // Every row goes in, or a code taken meanwhile fails the statement.
+        for (id, code) in ids_of(tx, &sql, None, vals).await? {
             if let Some(bill) = bills.get_mut(&code) {
                 bill.id = id;
             }
@@ -761,9 +755,7 @@ async fn apply_once(
             vals.push(Val::Int(ctx.import_id));
             vals.push(Val::Ts(now));
         }
-        if execute(tx, &sql, None, vals).await? != chunk.len() as u64 {
-            return Err(Fail::Changed);
-        }
+        execute(tx, &sql, None, vals).await?;
     }
     tx.deltas.add(counters::LINKS, d.links.len() as i64);
 

@@ -298,9 +298,8 @@ impl Scans {
                     Val::Ts(bag.updated_at),
                 ]);
             }
-            if rows::execute(tx, &sql, None, vals).await? != chunk.len() as u64 {
-                return Ok(Err(Changed));
-            }
+            // Every row goes in, or a code taken meanwhile fails the statement.
+            rows::execute(tx, &sql, None, vals).await?;
         }
 
         // Parents that were there and got children (or an area).
