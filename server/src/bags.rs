@@ -1,15 +1,20 @@
 //! Bags: finding, creating on first scan, and reading them back with their
 //! parent, children and bill.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use tokio::sync::oneshot;
 use traitortrack_protocol::{
     normalize, Bag, BagKind, BagSummary, CodeKind, Formats, LinkedChild, Page, ParentState, Role,
 };
 
+use crate::batches::{take_up_to, Batches};
 use crate::db::{Db, On, Ts};
 use crate::error::{Error, Result};
 use crate::on;
+use crate::rows;
 use crate::users::User;
 
 /// A bag as stored.
@@ -112,68 +117,43 @@ async fn visible(db: &Db, viewer: &User, raw_code: &str) -> Result<BagRow> {
 /// A bag as [`get`] reads it: its row, bill, parent and children.
 type Found = (Row, Option<String>, Option<String>, Vec<LinkedChild>);
 
-/// Reads one bag with everything about it, as `viewer` may see it, in one
-/// statement: a row per child (one row for a child bag or an empty parent),
-/// the bag's columns, bill and parent repeated on each (and read from the
-/// first only).
-pub async fn get(db: &Db, viewer: &User, raw_code: &str) -> Result<Bag> {
+/// One bag read waiting for its batch.
+struct Read {
+    code: String,
+    reply: oneshot::Sender<Result<Option<Found>>>,
+}
+
+/// Bag reads that arrive together go to the database in one statement (see
+/// [`crate::batches`]): a busy console or a hundred stations looking bags
+/// up cost a few statements instead of one each.
+pub struct Reads(Batches<Read>);
+
+/// Codes read in one statement at most.
+const READ_CODES: usize = 64;
+/// Read statements running at once.
+const READERS: usize = 3;
+
+impl Default for Reads {
+    fn default() -> Reads {
+        Reads(Batches::new(READERS, |queue| take_up_to(queue, READ_CODES)))
+    }
+}
+
+/// Reads one bag with everything about it, as `viewer` may see it.
+pub async fn get(db: &Db, reads: &Reads, viewer: &User, raw_code: &str) -> Result<Bag> {
     let code = normalize(raw_code)?;
-    let found: Option<Found> = on!(db.reader(), |c| {
-        async {
-            let rows = sqlx::query(
-                "SELECT b.id, b.code, b.kind, b.capacity, b.child_count, b.bill_id,
-                        b.dispatch_area, b.created_at, b.updated_at,
-                        bl.code, p.code, c.code, l.linked_at, u.username
-                 FROM bags b
-                 LEFT JOIN bills bl ON bl.id = b.bill_id
-                 LEFT JOIN links pl ON pl.child_id = b.id
-                 LEFT JOIN bags p ON p.id = pl.parent_id
-                 LEFT JOIN links l ON l.parent_id = b.id
-                 LEFT JOIN bags c ON c.id = l.child_id
-                 LEFT JOIN users u ON u.id = l.user_id
-                 WHERE b.code = $1
-                 ORDER BY l.id",
-            )
-            .bind(&code)
-            .fetch_all(c)
-            .await?;
-            let Some(first) = rows.first() else {
-                return Ok(None);
-            };
-            // Each column by its place in the SELECT.
-            macro_rules! get {
-                ($row:expr, $i:literal) => {
-                    sqlx::Row::try_get($row, $i)?
-                };
-            }
-            let bag: Row = (
-                get!(first, 0),
-                get!(first, 1),
-                get!(first, 2),
-                get!(first, 3),
-                get!(first, 4),
-                get!(first, 5),
-                get!(first, 6),
-                get!(first, 7),
-                get!(first, 8),
-            );
-            let (bill, parent) = (get!(first, 9), get!(first, 10));
-            let mut children = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let child: Option<String> = get!(row, 11);
-                let linked_at: Option<Ts> = get!(row, 12);
-                if let (Some(code), Some(at)) = (child, linked_at) {
-                    children.push(LinkedChild {
-                        code,
-                        linked_at: at.time(),
-                        linked_by: get!(row, 13),
-                    });
-                }
-            }
-            Ok::<_, sqlx::Error>(Some((bag, bill, parent, children)))
-        }
-        .await
-    })?;
+    let (reply, answer) = oneshot::channel();
+    let read = Read {
+        code: code.clone(),
+        reply,
+    };
+    let found = reads
+        .0
+        .submit(read, answer, |batch| {
+            let db = db.clone();
+            async move { read_batch(&db, batch).await }
+        })
+        .await?;
     let Some((bag, bill, parent, children)) = found else {
         return Err(Error::not_found(
             "bag_not_found",
@@ -199,6 +179,127 @@ pub async fn get(db: &Db, viewer: &User, raw_code: &str) -> Result<Bag> {
         created_at: bag.created_at.time(),
         updated_at: bag.updated_at.time(),
     })
+}
+
+/// Answers every read of the batch. When the batch's statement fails, each
+/// code is read alone, so each read gets its own answer or error.
+async fn read_batch(db: &Db, batch: Vec<Read>) {
+    let mut codes: Vec<&str> = batch.iter().map(|r| r.code.as_str()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let mut found = match read_codes(db, &codes).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(error = %e, codes = codes.len(), "bag reads failed together; each is read alone");
+            for read in batch {
+                let alone = read_codes(db, &[read.code.as_str()])
+                    .await
+                    .map(|mut found| found.remove(&read.code));
+                let _ = read.reply.send(alone);
+            }
+            return;
+        }
+    };
+    // Each code once unless the batch asked for it twice (a rare clone).
+    let mut left: HashMap<&str, usize> = HashMap::new();
+    for read in &batch {
+        *left.entry(read.code.as_str()).or_default() += 1;
+    }
+    let mut answers = Vec::with_capacity(batch.len());
+    for read in &batch {
+        let n = left.get_mut(read.code.as_str()).map(|n| {
+            *n -= 1;
+            *n
+        });
+        answers.push(match n {
+            Some(0) => found.remove(&read.code),
+            _ => found.get(&read.code).cloned(),
+        });
+    }
+    for (read, answer) in batch.into_iter().zip(answers) {
+        // A request whose client left has nobody to answer.
+        let _ = read.reply.send(Ok(answer));
+    }
+}
+
+/// Reads the bags of `codes` with everything about each, in one statement:
+/// a row per child (one row for a child bag or an empty parent), the bag's
+/// columns, bill and parent repeated on each. The bags come first, each
+/// with its bill and parent read once (not once per child).
+async fn read_codes(db: &Db, codes: &[&str]) -> Result<HashMap<String, Found>> {
+    let Some(&first) = codes.first() else {
+        return Ok(HashMap::new());
+    };
+    // Padded with the first code to a power of two: a few statement shapes
+    // for the database to prepare instead of one per count.
+    let n = codes.len().next_power_of_two();
+    let sql = format!(
+        "WITH b AS MATERIALIZED (
+             SELECT b.id, b.code, b.kind, b.capacity, b.child_count, b.bill_id,
+                    b.dispatch_area, b.created_at, b.updated_at,
+                    (SELECT bl.code FROM bills bl WHERE bl.id = b.bill_id) AS bill,
+                    (SELECT p.code FROM links pl JOIN bags p ON p.id = pl.parent_id
+                     WHERE pl.child_id = b.id) AS parent
+             FROM bags b WHERE b.code IN ({}))
+         SELECT b.*, l.child_code, l.linked_at, u.username
+         FROM b
+         LEFT JOIN links l ON l.parent_id = b.id
+         LEFT JOIN users u ON u.id = l.user_id
+         ORDER BY b.id, l.id",
+        rows::in_list(db.backend(), n)
+    );
+    let found = on!(db.reader(), |c| {
+        async {
+            let mut query = sqlx::query(&sql);
+            for i in 0..n {
+                query = query.bind(codes.get(i).copied().unwrap_or(first));
+            }
+            let rows = query.fetch_all(c).await?;
+            // Each column by its place in the SELECT.
+            macro_rules! get {
+                ($row:expr, $i:literal) => {
+                    sqlx::Row::try_get($row, $i)?
+                };
+            }
+            let mut found: HashMap<String, Found> = HashMap::with_capacity(codes.len());
+            let mut current: Option<(i64, Found)> = None;
+            for row in &rows {
+                let id: i64 = get!(row, 0);
+                if current.as_ref().is_none_or(|(at, _)| *at != id) {
+                    if let Some((_, done)) = current.take() {
+                        found.insert(done.0 .1.clone(), done);
+                    }
+                    let bag: Row = (
+                        id,
+                        get!(row, 1),
+                        get!(row, 2),
+                        get!(row, 3),
+                        get!(row, 4),
+                        get!(row, 5),
+                        get!(row, 6),
+                        get!(row, 7),
+                        get!(row, 8),
+                    );
+                    current = Some((id, (bag, get!(row, 9), get!(row, 10), Vec::new())));
+                }
+                let child: Option<String> = get!(row, 11);
+                let linked_at: Option<Ts> = get!(row, 12);
+                if let (Some((_, f)), Some(code), Some(at)) = (current.as_mut(), child, linked_at) {
+                    f.3.push(LinkedChild {
+                        code,
+                        linked_at: at.time(),
+                        linked_by: get!(row, 13),
+                    });
+                }
+            }
+            if let Some((_, done)) = current {
+                found.insert(done.0 .1.clone(), done);
+            }
+            Ok::<_, sqlx::Error>(found)
+        }
+        .await
+    })?;
+    Ok(found)
 }
 
 /// Filters for a bag list.
@@ -529,12 +630,10 @@ pub async fn history(db: &Db, viewer: &User, raw_code: &str, limit: u32) -> Resu
         // Each link into the parent is recorded under its child: look under
         // the children it holds and those taken out of it.
         let held: Vec<String> = on!(db.reader(), |c| {
-            sqlx::query_scalar(
-            "SELECT c.code FROM links l JOIN bags c ON c.id = l.child_id WHERE l.parent_id = $1"
-        )
-        .bind(bag.id)
-        .fetch_all(c)
-        .await
+            sqlx::query_scalar("SELECT child_code FROM links WHERE parent_id = $1")
+                .bind(bag.id)
+                .fetch_all(c)
+                .await
         })?;
         let mut codes: std::collections::BTreeSet<String> = held.into_iter().collect();
         codes.extend(entries.iter().filter_map(|(_, e)| e.child.clone()));

@@ -5,6 +5,7 @@ pub mod api;
 pub mod areas;
 pub mod audit;
 pub mod bags;
+pub mod batches;
 pub mod bills;
 pub mod cli;
 pub mod config;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub imports: import::Running,
     /// Station batches waiting to be applied together.
     pub events: events::Groups,
+    /// Bag reads waiting to be read together.
+    pub bag_reads: Arc<bags::Reads>,
     /// Sessions checked lately (see [`sessions::Cache`]).
     pub sessions: Arc<sessions::Cache>,
     /// Station keys checked lately (see [`stations::Keys`]).
@@ -63,6 +66,7 @@ impl AppState {
     pub fn new(db: db::Db, settings: config::Settings) -> AppState {
         AppState {
             events: events::Groups::new(db.backend()),
+            bag_reads: Arc::default(),
             db,
             settings: Arc::new(settings),
             clock: Clock::default(),

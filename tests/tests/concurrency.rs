@@ -4,7 +4,7 @@
 //! processes on one PostgreSQL database: exactly `capacity` applied, the rest
 //! `parent_full`, counters equal the tables. And a scan and an import that
 //! meet a new bag's code taken by another writer meanwhile run again
-//! instead of failing.
+//! instead of failing. Lookups read together each get their own bag.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use traitortrack_protocol::Role;
 use traitortrack_tests::process::ServerProcess;
 use traitortrack_tests::{
-    children, fresh_postgres_url, link, on_both, server_binary, settings, TestServer,
+    children, fresh_postgres_url, link, on_both, server_binary, settings, unlink, TestServer,
 };
 
 const PARENT: &str = "SB00001";
@@ -413,6 +413,88 @@ async fn same_children_into_two_parents(s: &TestServer) {
     assert_eq!(t.get("applied"), Some(&(2 * CAPACITY)), "{t:?}");
 }
 on_both!(same_children_into_two_parents);
+
+/// Lookups that arrive together are read in one statement; each answer
+/// must still be the bag asked for. Parents holding 1 to 8 children, each
+/// of those children, an empty parent, a child in no parent and a code
+/// that is no bag: every one asked 3 times, all at once.
+async fn lookups_read_together_answer_each_their_own(s: &TestServer) {
+    s.add_user("ravi", Role::Dispatcher, Some("north")).await;
+    let key = s.station_with("dock-1", &["ravi"]).await;
+    // code -> (its children, its parent)
+    let mut expected: BTreeMap<String, (Vec<String>, Option<String>)> = BTreeMap::new();
+    for p in 1..=8usize {
+        let parent = format!("SB{p:05}");
+        let kids = children(&format!("K{p}X"), p);
+        let events: Vec<Value> = kids.iter().map(|c| link("ravi", &parent, c)).collect();
+        let (status, body) = s.events(&key, &events).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        for child in &kids {
+            expected.insert(child.clone(), (Vec::new(), Some(parent.clone())));
+        }
+        expected.insert(parent, (kids, None));
+    }
+    // An empty parent and a child in no parent: a scan taken back.
+    let r = s.event(&key, link("ravi", "SB00099", "K99X0001")).await;
+    assert_eq!(r["status"], "applied", "{r}");
+    let r = s.event(&key, unlink("ravi", "SB00099", None)).await;
+    assert_eq!(r["status"], "applied", "{r}");
+    expected.insert("SB00099".into(), (Vec::new(), None));
+    expected.insert("K99X0001".into(), (Vec::new(), None));
+
+    let mut asks: Vec<String> = expected.keys().cloned().collect();
+    asks.push("SB09999".into());
+    let asks: Vec<String> = asks.iter().cycle().take(asks.len() * 3).cloned().collect();
+    let mut reads = tokio::task::JoinSet::new();
+    for code in asks {
+        let (http, url, token) = (
+            s.http.clone(),
+            s.url(&format!("/api/v1/bags/{code}")),
+            s.admin_token.clone(),
+        );
+        reads.spawn(async move {
+            let resp = http
+                .get(url)
+                .bearer_auth(token)
+                .timeout(REQUEST_TIMEOUT)
+                .send()
+                .await
+                .expect("GET bag answered");
+            let status = resp.status();
+            let body: Value = resp.json().await.expect("JSON");
+            (code, status, body)
+        });
+    }
+    let mut answered = 0;
+    while let Some(read) = tokio::time::timeout(RACE_TIMEOUT, reads.join_next())
+        .await
+        .expect("every lookup answers in time")
+    {
+        let (code, status, bag) = read.expect("lookup task");
+        answered += 1;
+        let Some((kids, parent)) = expected.get(&code) else {
+            assert_eq!(status, StatusCode::NOT_FOUND, "{code}: {bag}");
+            assert_eq!(bag["error"]["code"], "bag_not_found", "{bag}");
+            continue;
+        };
+        assert_eq!(status, StatusCode::OK, "{code}: {bag}");
+        assert_eq!(bag["code"], json!(code), "the answer is the bag asked for");
+        let listed: Vec<&str> = bag["children"]
+            .as_array()
+            .expect("children")
+            .iter()
+            .map(|c| c["code"].as_str().expect("child code"))
+            .collect();
+        assert_eq!(listed, *kids, "{code}'s children, in link order");
+        assert_eq!(bag["parent"], json!(parent), "{code}'s parent");
+        if !kids.is_empty() {
+            assert_eq!(bag["child_count"], json!(kids.len()), "{bag}");
+            assert_eq!(bag["children"][0]["linked_by"], "ravi", "{bag}");
+        }
+    }
+    assert_eq!(answered, (expected.len() + 1) * 3);
+}
+on_both!(lookups_read_together_answer_each_their_own);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_clients_one_parent_across_two_processes() {

@@ -16,7 +16,9 @@ pub async fn get(
     Caller(session): Caller,
     Path(code): Path<String>,
 ) -> Result<Json<Bag>> {
-    bags::get(&state.db, &session.user, &code).await.map(Json)
+    bags::get(&state.db, &state.bag_reads, &session.user, &code)
+        .await
+        .map(Json)
 }
 
 #[derive(Deserialize)]

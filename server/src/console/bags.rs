@@ -585,7 +585,7 @@ pub async fn bag(
     Path(code): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    match bags::get(&state.db, &signed.session.user, &code).await {
+    match bags::get(&state.db, &state.bag_reads, &signed.session.user, &code).await {
         Ok(bag) => {
             let shown = Shown {
                 notice: note(query.as_deref()),
@@ -623,7 +623,7 @@ pub async fn unlink(
     ) {
         return Refusal::from(e).into_response();
     }
-    let bag = match bags::get(&state.db, user, &code).await {
+    let bag = match bags::get(&state.db, &state.bag_reads, user, &code).await {
         Ok(bag) => bag,
         Err(e) => return Refusal::from(e).into_response(),
     };

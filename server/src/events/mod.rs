@@ -16,10 +16,11 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 use traitortrack_protocol::{Event, EventResult, MAX_EVENTS_PER_REQUEST};
 
 use crate::audit::Actor;
+use crate::batches::Batches;
 use crate::config::Settings;
 use crate::db::{Backend, Db, Ts};
 use crate::error::{Error, Result};
@@ -45,10 +46,9 @@ struct Job {
 /// The queue of batches and the right to apply a group.
 #[derive(Clone)]
 pub struct Groups {
-    queue: Arc<Mutex<VecDeque<Job>>>,
     /// Groups applied at once: one on SQLite (one writer), a few on
     /// PostgreSQL, where groups naming the same codes queue on their locks.
-    appliers: Arc<Semaphore>,
+    batches: Arc<Batches<Job>>,
     /// When each station was last marked seen, and with what report.
     touched: Arc<Mutex<HashMap<i64, (Instant, Report)>>>,
     /// (station, worker) pairs known to have logged in there: a login at a
@@ -66,26 +66,10 @@ impl Groups {
             Backend::Postgres => 2,
         };
         Groups {
-            queue: Arc::default(),
-            appliers: Arc::new(Semaphore::new(appliers)),
+            batches: Arc::new(Batches::new(appliers, take)),
             touched: Arc::default(),
             signed_in: Arc::default(),
         }
-    }
-
-    /// Takes the waiting batches for one group, oldest first.
-    fn take(&self) -> Vec<Job> {
-        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        let mut jobs = Vec::new();
-        let mut events = 0;
-        while let Some(job) = queue.front() {
-            if !jobs.is_empty() && events + job.events.len() > GROUP_EVENTS {
-                break;
-            }
-            events += job.events.len();
-            jobs.extend(queue.pop_front());
-        }
-        jobs
     }
 
     /// Marks the station seen, unless this process did so lately with the same report.
@@ -106,6 +90,20 @@ impl Groups {
         touched.insert(station.id, (Instant::now(), station.report.clone()));
         Ok(())
     }
+}
+
+/// Takes the waiting batches for one group, oldest first.
+fn take(queue: &mut VecDeque<Job>) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    let mut events = 0;
+    while let Some(job) = queue.front() {
+        if !jobs.is_empty() && events + job.events.len() > GROUP_EVENTS {
+            break;
+        }
+        events += job.events.len();
+        jobs.extend(queue.pop_front());
+    }
+    jobs
 }
 
 /// Applies a batch from a station; one result per event, in order.
@@ -132,46 +130,21 @@ pub async fn apply_batch(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let (reply, mut answer) = oneshot::channel();
+    let (reply, answer) = oneshot::channel();
+    let job = Job {
+        station: station.clone(),
+        actor: actor.clone(),
+        events,
+        now,
+        reply,
+    };
     groups
-        .queue
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push_back(Job {
-            station: station.clone(),
-            actor: actor.clone(),
-            events,
-            now,
-            reply,
-        });
-    loop {
-        tokio::select! {
-            biased;
-            answer = &mut answer => {
-                return answer.unwrap_or_else(|_| {
-                    Err(Error::Internal("the group applying this batch stopped".into()))
-                });
-            }
-            permit = groups.appliers.clone().acquire_owned() => {
-                let permit = permit.map_err(|_| Error::Internal("event groups closed".into()))?;
-                let jobs = groups.take();
-                if jobs.is_empty() {
-                    // Another applier took this batch: its answer is coming.
-                    drop(permit);
-                    return answer.await.unwrap_or_else(|_| {
-                        Err(Error::Internal("the group applying this batch stopped".into()))
-                    });
-                }
-                // A task of its own: the group finishes and answers every
-                // batch in it even if this request's client goes away.
-                let (db, settings, known) = (db.clone(), settings.clone(), groups.signed_in.clone());
-                tokio::spawn(async move {
-                    group::apply(&db, &settings, &known, jobs).await;
-                    drop(permit);
-                });
-            }
-        }
-    }
+        .batches
+        .submit(job, answer, |jobs| {
+            let (db, settings, known) = (db.clone(), settings.clone(), groups.signed_in.clone());
+            async move { group::apply(&db, &settings, &known, jobs).await }
+        })
+        .await
 }
 
 /// A refused station event, as the dashboard lists it.

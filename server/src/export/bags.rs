@@ -202,10 +202,9 @@ type LinkRow = (i64, String, String, Ts, Option<String>, Option<String>);
 /// Every child in its parent, linked within the span.
 pub async fn links(db: &Db, span: Span, mut table: Table) -> Result<u64> {
     let mut sql = String::from(
-        "SELECT l.id, p.code, c.code, l.linked_at, u.username, s.name
+        "SELECT l.id, p.code, l.child_code, l.linked_at, u.username, s.name
          FROM links l
          JOIN bags p ON p.id = l.parent_id
-         JOIN bags c ON c.id = l.child_id
          LEFT JOIN users u ON u.id = l.user_id
          LEFT JOIN stations s ON s.id = l.station_id
          WHERE l.id > $1",

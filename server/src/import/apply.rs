@@ -739,18 +739,19 @@ async fn apply_once(
     tx.deltas.add(counters::COMPLETE_PARENTS, completed as i64);
 
     // Links.
-    for chunk in d.links.chunks(rows_per_list(tx, 5)) {
+    for chunk in d.links.chunks(rows_per_list(tx, 6)) {
         let sql = format!(
-            "INSERT INTO links (parent_id, child_id, user_id, import_id, linked_at)
+            "INSERT INTO links (parent_id, child_id, child_code, user_id, import_id, linked_at)
              VALUES {}",
-            rows_list(tx, chunk.len(), 5, &[])
+            rows_list(tx, chunk.len(), 6, &[])
         );
-        let mut vals = Vec::with_capacity(chunk.len() * 5);
+        let mut vals = Vec::with_capacity(chunk.len() * 6);
         for (parent, child) in chunk {
             let p = bags.get(parent).map(|b| b.id).ok_or(Fail::Changed)?;
             let c = bags.get(child).map(|b| b.id).ok_or(Fail::Changed)?;
             vals.push(Val::Int(p));
             vals.push(Val::Int(c));
+            vals.push(Val::Text(child.clone()));
             vals.push(Val::OptInt(ctx.user_id));
             vals.push(Val::Int(ctx.import_id));
             vals.push(Val::Ts(now));

@@ -121,13 +121,13 @@ pub async fn unlink(
         };
         let row: Option<LinkRow> = on!(tx.conn(), |c| {
             sqlx::query_as(
-            "SELECT l.id, c.code, l.user_id, l.linked_at FROM links l JOIN bags c ON c.id = l.child_id
-             WHERE l.parent_id = $1 AND c.code = $2"
-        )
-        .bind(parent.id)
-        .bind(child_code)
-        .fetch_optional(c)
-        .await
+                "SELECT id, child_code, user_id, linked_at FROM links
+             WHERE parent_id = $1 AND child_code = $2",
+            )
+            .bind(parent.id)
+            .bind(child_code)
+            .fetch_optional(c)
+            .await
         })?;
         row.ok_or_else(|| {
             Error::not_found(
@@ -137,14 +137,16 @@ pub async fn unlink(
         })?
     } else {
         if let Some(child_code) = &child_code {
-            let owner: Option<(Option<i64>, Option<String>)> = on!(tx.conn(), |c| sqlx::query_as(
-                "SELECT l.user_id, u.username FROM links l JOIN bags c ON c.id = l.child_id
-                 LEFT JOIN users u ON u.id = l.user_id WHERE l.parent_id = $1 AND c.code = $2"
+            let owner: Option<(Option<i64>, Option<String>)> = on!(tx.conn(), |c| {
+                sqlx::query_as(
+                "SELECT l.user_id, u.username FROM links l
+                 LEFT JOIN users u ON u.id = l.user_id WHERE l.parent_id = $1 AND l.child_code = $2"
             )
             .bind(parent.id)
             .bind(child_code)
             .fetch_optional(c)
-            .await)?;
+            .await
+            })?;
             match owner {
                 None => {
                     return Err(Error::not_found(
@@ -166,13 +168,13 @@ pub async fn unlink(
         }
         let last: Option<LinkRow> = on!(tx.conn(), |c| {
             sqlx::query_as(
-            "SELECT l.id, c.code, l.user_id, l.linked_at FROM links l JOIN bags c ON c.id = l.child_id
-             WHERE l.parent_id = $1 AND l.user_id = $2 ORDER BY l.id DESC LIMIT 1"
-        )
-        .bind(parent.id)
-        .bind(worker.id)
-        .fetch_optional(c)
-        .await
+                "SELECT id, child_code, user_id, linked_at FROM links
+             WHERE parent_id = $1 AND user_id = $2 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(parent.id)
+            .bind(worker.id)
+            .fetch_optional(c)
+            .await
         })?;
         let last = last.ok_or_else(|| {
             Error::conflict(

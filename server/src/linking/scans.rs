@@ -336,8 +336,8 @@ impl Scans {
         // database. In scan order: a worker's last scan is their newest link.
         for chunk in self.links.chunks(rows_per_list(tx, 7)) {
             let sql = format!(
-                "INSERT INTO links (parent_id, child_id, user_id, station_id, event_id, linked_at)
-                 SELECT p.id, c.id, v.column3, v.column4, v.column5, v.column6
+                "INSERT INTO links (parent_id, child_id, child_code, user_id, station_id, event_id, linked_at)
+                 SELECT p.id, c.id, c.code, v.column3, v.column4, v.column5, v.column6
                  FROM (VALUES {}) AS v
                  JOIN bags p ON p.code = v.column1
                  JOIN bags c ON c.code = v.column2

@@ -149,8 +149,8 @@ const NEW_CHILD: &str = "INSERT INTO bags (code, kind, dispatch_area, created_at
 const COUNT: &str = "UPDATE bags SET child_count = child_count + 1, updated_at = $2
      WHERE code = $1 AND child_count < capacity RETURNING id, child_count, capacity";
 const LINK: &str =
-    "INSERT INTO links (parent_id, child_id, user_id, station_id, event_id, linked_at)
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (child_id) DO NOTHING RETURNING id";
+    "INSERT INTO links (parent_id, child_id, child_code, user_id, station_id, event_id, linked_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (child_id) DO NOTHING RETURNING id";
 const AUDIT: &str = "INSERT INTO audit_log (at, actor_id, actor, station_id, action, entity, \
      entity_code, before, after, request_id, ip)
      VALUES ($1, $2, $3, $4, 'link', 'bag', $5, $6, $7, $8, $9) RETURNING id";
@@ -207,6 +207,7 @@ async fn link(
     let _link: i64 = on!(conn(&mut tx), |c| sqlx::query_scalar(LINK)
         .bind(parent_id)
         .bind(child_id)
+        .bind(child)
         .bind(who.user_id)
         .bind(who.station_id)
         .bind(event_id)
@@ -392,6 +393,7 @@ fn link_direct(
         params![
             parent_id,
             child_id,
+            child,
             who.user_id,
             who.station_id,
             event_blob,

@@ -72,6 +72,10 @@ pub async fn problems(db: &Db) -> anyhow::Result<Vec<String>> {
              WHERE p.kind <> 'parent' OR c.kind <> 'child'",
         ),
         (
+            "links whose child_code is not their child's code",
+            "SELECT COUNT(*) FROM links l JOIN bags c ON c.id = l.child_id WHERE l.child_code <> c.code",
+        ),
+        (
             "bills whose parent_count differs from their parents",
             "SELECT COUNT(*) FROM bills b
              LEFT JOIN (SELECT bill_id, COUNT(*) AS n FROM bags WHERE bill_id IS NOT NULL GROUP BY bill_id) x

@@ -82,7 +82,7 @@ fn opt(v: Option<u32>) -> Cell {
 const BILL_COLUMNS: &str = "id, code, status, capacity, parent_count, created_at, updated_at";
 const BAG_COLUMNS: &str =
     "id, code, kind, capacity, child_count, bill_id, dispatch_area, created_at, updated_at";
-const LINK_COLUMNS: &str = "id, parent_id, child_id, linked_at";
+const LINK_COLUMNS: &str = "id, parent_id, child_id, child_code, linked_at";
 
 /// Bill `i` (ids from 1).
 fn bill_row(i: u64) -> Vec<Cell> {
@@ -139,6 +139,7 @@ fn link_row(i: u64) -> Vec<Cell> {
         Cell::Int(i as i64 + 1),
         Cell::Int(parent_id as i64),
         Cell::Int((parent_id + slot) as i64),
+        Cell::Text(codes::child(p as u32, slot as u32)),
         Cell::Now,
     ]
 }
@@ -397,8 +398,8 @@ mod tests {
         pg_line(&bag_row(&l, "Bench", 31), "T", &mut line);
         assert_eq!(line, "32\tC0000000031\tchild\t\\N\t0\t\\N\tBench\tT\tT\n");
         line.clear();
-        // The 30th link is the first child of the second parent.
+        // The 30th link is the first child of the second parent, with its code.
         sql_values(&link_row(29), "1", &mut line);
-        assert_eq!(line, "(30,31,32,1)");
+        assert_eq!(line, "(30,31,32,'C0000000031',1)");
     }
 }
