@@ -11,7 +11,7 @@ use traitortrack_protocol::{
 };
 
 use crate::batches::{take_up_to, Batches};
-use crate::db::{Db, On, Ts};
+use crate::db::{self, Db, On, Ts};
 use crate::error::{Error, Result};
 use crate::on;
 use crate::rows;
@@ -181,14 +181,23 @@ pub async fn get(db: &Db, reads: &Reads, viewer: &User, raw_code: &str) -> Resul
     })
 }
 
-/// Answers every read of the batch. When the batch's statement fails, each
-/// code is read alone, so each read gets its own answer or error.
+/// Answers every read of the batch. When the database is busy or gone,
+/// every read gets the busy answer (503, try again) at once; when the
+/// batch's statement fails otherwise, each code is read alone, so each read
+/// gets its own answer or error.
 async fn read_batch(db: &Db, batch: Vec<Read>) {
     let mut codes: Vec<&str> = batch.iter().map(|r| r.code.as_str()).collect();
     codes.sort_unstable();
     codes.dedup();
     let mut found = match read_codes(db, &codes).await {
         Ok(found) => found,
+        Err(Error::Db(e)) if db::is_transient(&e) => {
+            tracing::warn!(error = %e, codes = codes.len(), "bag reads found the database busy");
+            for read in batch {
+                let _ = read.reply.send(Err(Error::Db(sqlx::Error::PoolTimedOut)));
+            }
+            return;
+        }
         Err(e) => {
             tracing::warn!(error = %e, codes = codes.len(), "bag reads failed together; each is read alone");
             for read in batch {
