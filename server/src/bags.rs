@@ -193,6 +193,8 @@ async fn read_batch(db: &Db, batch: Vec<Read>) {
         Ok(found) => found,
         Err(Error::Db(e)) if db::is_transient(&e) => {
             tracing::warn!(error = %e, codes = codes.len(), "bag reads found the database busy");
+            // sqlx's errors cannot be copied: each read gets one that
+            // answers as this one does (503, try again).
             for read in batch {
                 let _ = read.reply.send(Err(Error::Db(sqlx::Error::PoolTimedOut)));
             }
@@ -209,22 +211,21 @@ async fn read_batch(db: &Db, batch: Vec<Read>) {
             return;
         }
     };
-    // Each code once unless the batch asked for it twice (a rare clone).
-    let mut left: HashMap<&str, usize> = HashMap::new();
-    for read in &batch {
-        *left.entry(read.code.as_str()).or_default() += 1;
-    }
-    let mut answers = Vec::with_capacity(batch.len());
-    for read in &batch {
-        let n = left.get_mut(read.code.as_str()).map(|n| {
-            *n -= 1;
-            *n
-        });
-        answers.push(match n {
-            Some(0) => found.remove(&read.code),
+    // A code asked for twice in one batch: its last read takes the bag, the
+    // others a copy.
+    let last: HashMap<&str, usize> = batch
+        .iter()
+        .enumerate()
+        .map(|(i, read)| (read.code.as_str(), i))
+        .collect();
+    let answers: Vec<Option<Found>> = batch
+        .iter()
+        .enumerate()
+        .map(|(i, read)| match last.get(read.code.as_str()) {
+            Some(&at) if at == i => found.remove(&read.code),
             _ => found.get(&read.code).cloned(),
-        });
-    }
+        })
+        .collect();
     for (read, answer) in batch.into_iter().zip(answers) {
         // A request whose client left has nobody to answer.
         let _ = read.reply.send(Ok(answer));

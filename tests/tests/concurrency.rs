@@ -295,6 +295,35 @@ async fn assert_one_parent_stored(s: &TestServer, applied: &BTreeSet<String>) {
     assert_eq!(stats["complete_parents"], 1, "{stats}");
 }
 
+/// Sends a request (bounded by [`REQUEST_TIMEOUT`]): its status and JSON body.
+async fn answer(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let resp = request
+        .timeout(REQUEST_TIMEOUT)
+        .send()
+        .await
+        .expect("an answer");
+    let status = resp.status();
+    (status, resp.json::<Value>().await.expect("a JSON body"))
+}
+
+/// Another writer's transaction holding a new child's code, uncommitted.
+async fn hold_code<'c>(
+    conn: &'c mut sqlx::PgConnection,
+    code: &str,
+) -> sqlx::Transaction<'c, sqlx::Postgres> {
+    use sqlx::Connection as _;
+    let mut held = conn.begin().await.expect("begin");
+    sqlx::query(
+        "INSERT INTO bags (code, kind, child_count, created_at, updated_at)
+         VALUES ($1, 'child', 0, now(), now())",
+    )
+    .bind(code)
+    .execute(&mut *held)
+    .await
+    .expect("hold a code");
+    held
+}
+
 async fn fifty_clients_one_parent(s: &TestServer) {
     let ws = workers(s, STATIONS, CLIENTS / STATIONS).await;
     let events = children("C", EVENTS)
@@ -447,21 +476,12 @@ async fn lookups_read_together_answer_each_their_own(s: &TestServer) {
     let asks: Vec<String> = asks.iter().cycle().take(asks.len() * 3).cloned().collect();
     let mut reads = tokio::task::JoinSet::new();
     for code in asks {
-        let (http, url, token) = (
-            s.http.clone(),
-            s.url(&format!("/api/v1/bags/{code}")),
-            s.admin_token.clone(),
-        );
+        let read = s
+            .http
+            .get(s.url(&format!("/api/v1/bags/{code}")))
+            .bearer_auth(&s.admin_token);
         reads.spawn(async move {
-            let resp = http
-                .get(url)
-                .bearer_auth(token)
-                .timeout(REQUEST_TIMEOUT)
-                .send()
-                .await
-                .expect("GET bag answered");
-            let status = resp.status();
-            let body: Value = resp.json().await.expect("JSON");
+            let (status, body) = answer(read).await;
             (code, status, body)
         });
     }
@@ -567,33 +587,15 @@ async fn a_code_taken_meanwhile_reruns_the_scan_and_the_import() {
     let w = &ws[0];
     let mut other = sqlx::PgConnection::connect(&url).await.expect("connect");
     let mut watch = sqlx::PgConnection::connect(&url).await.expect("connect");
-    let hold = "INSERT INTO bags (code, kind, child_count, created_at, updated_at)
-                VALUES ($1, 'child', 0, now(), now())";
 
     // A scan of a new child while another writer holds its code.
-    let mut held = other.begin().await.expect("begin");
-    sqlx::query(hold)
-        .bind("TAKEN0001")
-        .execute(&mut *held)
-        .await
-        .expect("hold a code");
-    let scan = {
-        let http = s.http.clone();
-        let url = s.url("/api/v1/events");
-        let key = w.key.clone();
-        let event = link(&w.name, PARENT, "TAKEN0001");
-        tokio::spawn(async move {
-            let resp = http
-                .post(url)
-                .header("x-station-key", key)
-                .json(&json!({ "events": [event] }))
-                .timeout(REQUEST_TIMEOUT)
-                .send()
-                .await
-                .expect("an answer");
-            (resp.status(), resp.json::<Value>().await.expect("json"))
-        })
-    };
+    let held = hold_code(&mut other, "TAKEN0001").await;
+    let scan = tokio::spawn(answer(
+        s.http
+            .post(s.url("/api/v1/events"))
+            .header("x-station-key", &w.key)
+            .json(&json!({ "events": [link(&w.name, PARENT, "TAKEN0001")] })),
+    ));
     until_one_waits(&mut watch).await;
     held.commit().await.expect("commit");
     let (status, body) = scan.await.expect("the scan task");
@@ -601,28 +603,13 @@ async fn a_code_taken_meanwhile_reruns_the_scan_and_the_import() {
     assert_eq!(body["results"][0]["status"], "applied", "{body}");
 
     // An import naming a new child while another writer holds its code.
-    let mut held = other.begin().await.expect("begin");
-    sqlx::query(hold)
-        .bind("TAKEN0002")
-        .execute(&mut *held)
-        .await
-        .expect("hold a code");
-    let import = {
-        let http = s.http.clone();
-        let url = s.url("/api/v1/imports?kind=bags&file_name=taken.csv");
-        let token = s.admin_token.clone();
-        tokio::spawn(async move {
-            let resp = http
-                .post(url)
-                .bearer_auth(token)
-                .body("code,kind,parent code\nTAKEN0002,child,SB00002\n")
-                .timeout(REQUEST_TIMEOUT)
-                .send()
-                .await
-                .expect("an answer");
-            (resp.status(), resp.json::<Value>().await.expect("json"))
-        })
-    };
+    let held = hold_code(&mut other, "TAKEN0002").await;
+    let import = tokio::spawn(answer(
+        s.http
+            .post(s.url("/api/v1/imports?kind=bags&file_name=taken.csv"))
+            .bearer_auth(&s.admin_token)
+            .body("code,kind,parent code\nTAKEN0002,child,SB00002\n"),
+    ));
     until_one_waits(&mut watch).await;
     held.commit().await.expect("commit");
     let (status, summary) = import.await.expect("the import task");

@@ -122,7 +122,7 @@ pub async fn unlink(
         let row: Option<LinkRow> = on!(tx.conn(), |c| {
             sqlx::query_as(
                 "SELECT id, child_code, user_id, linked_at FROM links
-             WHERE parent_id = $1 AND child_code = $2",
+                 WHERE parent_id = $1 AND child_code = $2",
             )
             .bind(parent.id)
             .bind(child_code)
@@ -139,13 +139,14 @@ pub async fn unlink(
         if let Some(child_code) = &child_code {
             let owner: Option<(Option<i64>, Option<String>)> = on!(tx.conn(), |c| {
                 sqlx::query_as(
-                "SELECT l.user_id, u.username FROM links l
-                 LEFT JOIN users u ON u.id = l.user_id WHERE l.parent_id = $1 AND l.child_code = $2"
-            )
-            .bind(parent.id)
-            .bind(child_code)
-            .fetch_optional(c)
-            .await
+                    "SELECT l.user_id, u.username FROM links l
+                     LEFT JOIN users u ON u.id = l.user_id
+                     WHERE l.parent_id = $1 AND l.child_code = $2",
+                )
+                .bind(parent.id)
+                .bind(child_code)
+                .fetch_optional(c)
+                .await
             })?;
             match owner {
                 None => {
@@ -169,7 +170,7 @@ pub async fn unlink(
         let last: Option<LinkRow> = on!(tx.conn(), |c| {
             sqlx::query_as(
                 "SELECT id, child_code, user_id, linked_at FROM links
-             WHERE parent_id = $1 AND user_id = $2 ORDER BY id DESC LIMIT 1",
+                 WHERE parent_id = $1 AND user_id = $2 ORDER BY id DESC LIMIT 1",
             )
             .bind(parent.id)
             .bind(worker.id)
