@@ -685,11 +685,12 @@ async fn two_step_login(backend: Backend) {
         StatusCode::UNAUTHORIZED,
         "a wrong code does not confirm: {body}"
     );
+    let confirmed = code(s.clock.now());
     let (status, body) = s
         .post_json(
             &token,
             "/api/v1/auth/totp/confirm",
-            &json!({"code": code(s.clock.now())}),
+            &json!({"code": confirmed}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -715,8 +716,10 @@ async fn two_step_login(backend: Backend) {
         (status, body["error"]["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("totp_required"))
     );
-    // The code that confirmed enrolment was spent: the same step is refused.
-    let (status, body) = login(json!({"totp": code(s.clock.now())})).await;
+    // The code that confirmed enrolment was spent: the same code is refused
+    // (the code itself, not the code of the step now, which a slow machine
+    // may have left behind meanwhile).
+    let (status, body) = login(json!({"totp": confirmed})).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("bad_totp")),
