@@ -40,9 +40,21 @@ use std::sync::Arc;
 
 pub use api::{app, serve};
 
-/// What every request handler shares.
+/// What every request handler shares: one reference-counted [`Shared`], so
+/// the clone each request takes is a single count, not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     pub db: db::Db,
     pub settings: Arc<config::Settings>,
     pub clock: Clock,
@@ -64,7 +76,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: db::Db, settings: config::Settings) -> AppState {
-        AppState {
+        AppState(Arc::new(Shared {
             events: events::Groups::new(db.backend()),
             bag_reads: Arc::default(),
             db,
@@ -75,7 +87,7 @@ impl AppState {
             sessions: Arc::default(),
             station_keys: Arc::default(),
             stats: Arc::default(),
-        }
+        }))
     }
 
     pub fn now(&self) -> db::Ts {
