@@ -10,6 +10,11 @@ use traitortrack_protocol::{Event, EventBatch, EventResults, LoginResponse, Stat
 /// Longest wait for any one answer.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Where the server listens, as `host:port`.
+fn authority(base: &str) -> &str {
+    base.trim_start_matches("http://").trim_end_matches('/')
+}
+
 #[derive(Clone)]
 pub struct Api {
     http: reqwest::Client,
@@ -153,10 +158,73 @@ impl Api {
             .json(&EventBatch { events });
         Self::answer(req, reqwest::StatusCode::OK).await
     }
+}
 
-    /// Reads a route as a logged-in user.
-    pub async fn get<T: DeserializeOwned>(&self, token: &str, path: &str) -> Result<T, String> {
-        let req = self.http.get(self.url(path)).bearer_auth(token);
-        Self::answer(req, reqwest::StatusCode::OK).await
+/// One keep-alive HTTP/1.1 connection of a reading client, for the read
+/// scenarios' loops: tens of thousands of requests a second come from the
+/// same two cores the server runs on, so the tool's own share is kept small
+/// (no pool, URL parsing or redirect handling per request, as [`Api`] has).
+pub struct Reader {
+    authority: String,
+    bearer: String,
+    conn: Option<Conn>,
+}
+
+impl Reader {
+    /// A reader of `api`'s server as the holder of `token`; it connects at its first read.
+    pub fn new(api: &Api, token: &str) -> Reader {
+        Reader {
+            authority: authority(&api.base).to_string(),
+            bearer: format!("Bearer {token}"),
+            conn: None,
+        }
+    }
+
+    async fn connect(&self) -> Result<Conn, String> {
+        let tcp = tokio::net::TcpStream::connect(&self.authority)
+            .await
+            .map_err(|e| format!("no connection: {e}"))?;
+        tcp.set_nodelay(true)
+            .map_err(|e| format!("no connection: {e}"))?;
+        let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .map_err(|e| format!("no connection: {e}"))?;
+        tokio::spawn(conn);
+        Ok(send)
+    }
+
+    /// `GET path`, expecting 200 and JSON; a failed read drops the connection.
+    pub async fn get<T: DeserializeOwned>(&mut self, path: &str) -> Result<T, String> {
+        let mut send = match self.conn.take() {
+            Some(send) if !send.is_closed() => send,
+            _ => self.connect().await?,
+        };
+        let req = hyper::Request::get(path)
+            .header(hyper::header::HOST, &self.authority)
+            .header(hyper::header::AUTHORIZATION, &self.bearer)
+            .body(http_body_util::Empty::new())
+            .map_err(|e| format!("bad request: {e}"))?;
+        let read = async {
+            send.ready().await?;
+            let resp = send.send_request(req).await?;
+            let status = resp.status();
+            let body = http_body_util::BodyExt::collect(resp.into_body()).await?;
+            Ok::<_, hyper::Error>((status, body.to_bytes()))
+        };
+        let (status, body) = tokio::time::timeout(REQUEST_TIMEOUT, read)
+            .await
+            .map_err(|_| format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()))?
+            .map_err(|e| format!("no answer: {e}"))?;
+        self.conn = Some(send);
+        if status != hyper::StatusCode::OK {
+            let text = String::from_utf8_lossy(&body);
+            return Err(format!(
+                "{status}: {}",
+                text.chars().take(200).collect::<String>()
+            ));
+        }
+        serde_json::from_slice(&body).map_err(|e| format!("unreadable answer: {e}"))
     }
 }
+
+type Conn = hyper::client::conn::http1::SendRequest<http_body_util::Empty<hyper::body::Bytes>>;

@@ -48,7 +48,8 @@ pub struct Plan {
     pub sync_queued: usize,
     /// Events per request when draining.
     pub sync_batch: usize,
-    /// Clients reading bags back to back.
+    /// Clients reading bags back to back: as many as a big warehouse's
+    /// stations and console users (the design's 100+ stations) asking at once.
     pub lookup_clients: usize,
     /// Clients reading the totals back to back.
     pub stats_clients: usize,
@@ -87,7 +88,7 @@ impl Plan {
             sync_stations: 50,
             sync_queued: 2_000,
             sync_batch: 500,
-            lookup_clients: 64,
+            lookup_clients: 128,
             stats_clients: 16,
             warmup: Duration::from_secs(3),
             seconds: Duration::from_secs(20),

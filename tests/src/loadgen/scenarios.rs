@@ -11,10 +11,10 @@ use rand::{Rng, SeedableRng};
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
 use traitortrack_protocol::{
-    Bag, BillSummary, Event, EventResults, EventStatus, EventType, Page, Stats,
+    BillSummary, Event, EventResults, EventStatus, EventType, Page, Stats,
 };
 
-use super::api::Api;
+use super::api::{Api, Reader};
 use super::codes::{self, NewParents, CAPACITY, SEEDED_CHILDREN};
 use super::measure::{Tally, Window};
 use super::stations::BenchStation;
@@ -156,12 +156,25 @@ pub async fn steady_scans(load: &Load, stations: usize, window: Window) -> Tally
 }
 
 /// Reads a seeded parent and checks it holds its 29 children.
-async fn read_seeded_parent(load: &Load, rng: &mut StdRng) -> Result<(), String> {
+/// What the load checks of a bag's answer: which bag it is and how many
+/// children it shows (the children are read past, not decoded: the tool's
+/// own work shares the cores with the server's).
+#[derive(serde::Deserialize)]
+struct BagSeen {
+    code: String,
+    children: Vec<serde::de::IgnoredAny>,
+}
+
+async fn read_seeded_parent(
+    load: &Load,
+    reader: &mut Reader,
+    rng: &mut StdRng,
+) -> Result<(), String> {
     let code = codes::parent(rng.gen_range(0..load.seeded_parents));
-    let bag: Bag = load
-        .api
-        .get(&load.admin_token, &format!("/api/v1/bags/{code}"))
-        .await?;
+    let bag: BagSeen = reader.get(&format!("/api/v1/bags/{code}")).await?;
+    if bag.code != code {
+        return Err(format!("{code} was asked for, {} answered", bag.code));
+    }
     if bag.children.len() != SEEDED_CHILDREN as usize {
         return Err(format!(
             "{code} shows {} children, not {SEEDED_CHILDREN}",
@@ -179,20 +192,16 @@ pub async fn console_reads(load: &Load, readers: usize, pause: Duration, window:
         let load = load.clone();
         tasks.spawn(async move {
             let mut rng = StdRng::seed_from_u64(r as u64);
+            let mut reader = Reader::new(&load.api, &load.admin_token);
             let mut tally = Tally::default();
             let mut turn = 0u64;
             while Instant::now() < window.end {
                 let started = Instant::now();
                 let read = match turn % 3 {
-                    0 => read_seeded_parent(&load, &mut rng).await,
-                    1 => load
-                        .api
-                        .get::<Stats>(&load.admin_token, "/api/v1/stats")
-                        .await
-                        .map(drop),
-                    _ => load
-                        .api
-                        .get::<Page<BillSummary>>(&load.admin_token, "/api/v1/bills?limit=50")
+                    0 => read_seeded_parent(&load, &mut reader, &mut rng).await,
+                    1 => reader.get::<Stats>("/api/v1/stats").await.map(drop),
+                    _ => reader
+                        .get::<Page<BillSummary>>("/api/v1/bills?limit=50")
                         .await
                         .map(drop),
                 };
@@ -287,10 +296,11 @@ pub async fn lookup(load: &Load, clients: usize, window: Window) -> Tally {
         let load = load.clone();
         tasks.spawn(async move {
             let mut rng = StdRng::seed_from_u64(1000 + r as u64);
+            let mut reader = Reader::new(&load.api, &load.admin_token);
             let mut tally = Tally::default();
             while Instant::now() < window.end {
                 let started = Instant::now();
-                let read = read_seeded_parent(&load, &mut rng).await;
+                let read = read_seeded_parent(&load, &mut reader, &mut rng).await;
                 tally.record(&window, started, Instant::now());
                 if let Err(e) = read {
                     tally.unexpected(e);
@@ -308,13 +318,11 @@ pub async fn stats(load: &Load, clients: usize, window: Window) -> Tally {
     for _ in 0..clients {
         let load = load.clone();
         tasks.spawn(async move {
+            let mut reader = Reader::new(&load.api, &load.admin_token);
             let mut tally = Tally::default();
             while Instant::now() < window.end {
                 let started = Instant::now();
-                let read = load
-                    .api
-                    .get::<Stats>(&load.admin_token, "/api/v1/stats")
-                    .await;
+                let read = reader.get::<Stats>("/api/v1/stats").await;
                 tally.record(&window, started, Instant::now());
                 if let Err(e) = read {
                     tally.unexpected(e);
