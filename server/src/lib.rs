@@ -65,28 +65,28 @@ pub struct Shared {
     /// Station batches waiting to be applied together.
     pub events: events::Groups,
     /// Bag reads waiting to be read together.
-    pub bag_reads: Arc<bags::Reads>,
+    pub bag_reads: bags::Reads,
     /// Sessions checked lately (see [`sessions::Cache`]).
-    pub sessions: Arc<sessions::Cache>,
+    pub sessions: sessions::Cache,
     /// Station keys checked lately (see [`stations::Keys`]).
-    pub station_keys: Arc<stations::Keys>,
+    pub station_keys: stations::Keys,
     /// The totals as last read (see [`counters::Snapshot`]).
-    pub stats: Arc<counters::Snapshot>,
+    pub stats: counters::Snapshot,
 }
 
 impl AppState {
     pub fn new(db: db::Db, settings: config::Settings) -> AppState {
         AppState(Arc::new(Shared {
             events: events::Groups::new(db.backend()),
-            bag_reads: Arc::default(),
+            bag_reads: bags::Reads::default(),
             db,
             settings: Arc::new(settings),
             clock: Clock::default(),
             metrics: Arc::new(metrics::Metrics::new()),
             imports: import::Running::default(),
-            sessions: Arc::default(),
-            station_keys: Arc::default(),
-            stats: Arc::default(),
+            sessions: sessions::Cache::default(),
+            station_keys: stations::Keys::default(),
+            stats: counters::Snapshot::default(),
         }))
     }
 

@@ -24,7 +24,11 @@ pub struct Api {
 /// What a failed request says: the status and the start of the body, or the transport error.
 async fn refusal(resp: reqwest::Response) -> String {
     let status = resp.status();
-    let body = resp.text().await.unwrap_or_default();
+    refused(status, &resp.text().await.unwrap_or_default())
+}
+
+/// A refusal's status and the start of its body.
+fn refused(status: impl std::fmt::Display, body: &str) -> String {
     format!("{status}: {}", body.chars().take(200).collect::<String>())
 }
 
@@ -217,11 +221,7 @@ impl Reader {
             .map_err(|e| format!("no answer: {e}"))?;
         self.conn = Some(send);
         if status != hyper::StatusCode::OK {
-            let text = String::from_utf8_lossy(&body);
-            return Err(format!(
-                "{status}: {}",
-                text.chars().take(200).collect::<String>()
-            ));
+            return Err(refused(status, &String::from_utf8_lossy(&body)));
         }
         serde_json::from_slice(&body).map_err(|e| format!("unreadable answer: {e}"))
     }

@@ -155,7 +155,6 @@ pub async fn steady_scans(load: &Load, stations: usize, window: Window) -> Tally
     gather(tasks).await
 }
 
-/// Reads a seeded parent and checks it holds its 29 children.
 /// What the load checks of a bag's answer: which bag it is and how many
 /// children it shows (the children are read past, not decoded: the tool's
 /// own work shares the cores with the server's).
@@ -165,6 +164,7 @@ struct BagSeen {
     children: Vec<serde::de::IgnoredAny>,
 }
 
+/// Reads a seeded parent and checks it is the bag asked for, with its 29 children.
 async fn read_seeded_parent(
     load: &Load,
     reader: &mut Reader,
