@@ -118,42 +118,54 @@ pub struct Pending {
 /// Writes audit rows and queues them for sealing, in order, in a few
 /// statements, in the caller's transaction: what [`record`] does for one.
 pub async fn record_all(tx: &mut Tx, rows: Vec<Pending>) -> Result<()> {
-    use crate::rows::{rows_list, rows_per_list, Val};
-    const COLS: usize = 11;
-    let per = rows_per_list(tx, COLS);
+    use crate::rows::{Col, Form, Rows, Val};
     let total = rows.len();
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<Pending> = rows.by_ref().take(per).collect();
-        let list = rows_list(tx, chunk.len(), COLS, &["", "BIGINT", "", "BIGINT"]);
+    let mut list = Rows::new(
+        &[
+            Col::Ts,
+            Col::Int,
+            Col::Text,
+            Col::Int,
+            Col::Text,
+            Col::Text,
+            Col::Text,
+            Col::Text,
+            Col::Text,
+            Col::Text,
+            Col::Text,
+        ],
+        total,
+    );
+    for row in rows {
+        list.push([
+            Val::Ts(row.at),
+            Val::OptInt(row.actor.user_id),
+            Val::OptText(row.actor.username),
+            Val::OptInt(row.actor.station_id),
+            Val::Text(row.action.to_string()),
+            Val::Text(row.entity.to_string()),
+            Val::OptText(row.code),
+            Val::OptText(row.before.map(|v| v.to_string())),
+            Val::OptText(row.after.map(|v| v.to_string())),
+            Val::OptText(row.actor.request_id),
+            Val::OptText(row.actor.ip),
+        ]);
+    }
+    let pg = matches!(tx.conn(), On::Pg(_));
+    crate::rows::execute(tx.conn(), list, Form::Insert, |rows| {
         let insert = format!(
             "INSERT INTO audit_log (at, actor_id, actor, station_id, action, entity, \
-             entity_code, before, after, request_id, ip) VALUES {list}"
+             entity_code, before, after, request_id, ip) {rows}"
         );
-        let sql = match tx.conn() {
-            On::Pg(_) => format!(
+        if pg {
+            format!(
                 "WITH a AS ({insert} RETURNING id) INSERT INTO audit_unsealed (audit_id) SELECT id FROM a"
-            ),
-            On::Sqlite(_) => insert,
-        };
-        let mut vals = Vec::with_capacity(chunk.len() * COLS);
-        for row in chunk {
-            vals.extend([
-                Val::Ts(row.at),
-                Val::OptInt(row.actor.user_id),
-                Val::OptText(row.actor.username),
-                Val::OptInt(row.actor.station_id),
-                Val::Text(row.action.to_string()),
-                Val::Text(row.entity.to_string()),
-                Val::OptText(row.code),
-                Val::OptText(row.before.map(|v| v.to_string())),
-                Val::OptText(row.after.map(|v| v.to_string())),
-                Val::OptText(row.actor.request_id),
-                Val::OptText(row.actor.ip),
-            ]);
+            )
+        } else {
+            insert
         }
-        crate::rows::execute(tx, &sql, None, vals).await?;
-    }
+    })
+    .await?;
     if let On::Sqlite(c) = tx.conn() {
         // SQLite gives a new row the highest id so far plus one, and this
         // transaction is the only writer: the newest rows are these.

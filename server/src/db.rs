@@ -398,6 +398,12 @@ impl sqlx::Type<Postgres> for Ts {
     }
 }
 
+impl sqlx::postgres::PgHasArrayType for Ts {
+    fn array_type_info() -> PgTypeInfo {
+        <OffsetDateTime as sqlx::postgres::PgHasArrayType>::array_type_info()
+    }
+}
+
 impl<'q> sqlx::Encode<'q, Postgres> for Ts {
     fn encode_by_ref(
         &self,

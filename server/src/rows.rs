@@ -1,15 +1,21 @@
-//! Multi-row statements: `VALUES` lists with their bound values, for the
-//! set-based writes of imports and of station event groups.
+//! Lists of rows for set-based statements: the writes of station event
+//! groups and imports, and reads of many rows by their keys.
 //!
-//! Their text changes with the number of rows, so they are not kept as
-//! prepared statements (they would push the server's everyday statements out
-//! of each connection's cache).
+//! On PostgreSQL each column travels as one array and the statement reads the
+//! arrays with `UNNEST`: its text is the same for any number of rows, so each
+//! connection prepares it once and PostgreSQL can keep one plan for it. SQLite
+//! has no arrays: there the rows are a `VALUES` list of anonymous
+//! placeholders, whose text changes with the number of rows, so only the
+//! shortest lists are kept prepared (the others would push the everyday
+//! statements out of each connection's cache).
 
+use sqlx::postgres::PgArguments;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Arguments, PgConnection, SqliteConnection};
 use uuid::Uuid;
 
-use crate::db::{Backend, On, Ts, Tx};
-use crate::error::Result;
-use crate::on;
+use crate::db::{Backend, On, Ts};
+use crate::error::{Error, Result};
 
 /// A value bound to a statement.
 #[derive(Debug, Clone)]
@@ -21,6 +27,136 @@ pub enum Val {
     Ts(Ts),
     Uuid(Uuid),
     OptUuid(Option<Uuid>),
+}
+
+/// The type of a column of [`Rows`]: which array it is on PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Col {
+    Int,
+    Text,
+    Ts,
+    Uuid,
+}
+
+impl Col {
+    fn array(self) -> &'static str {
+        match self {
+            Col::Int => "INT8[]",
+            Col::Text => "TEXT[]",
+            Col::Ts => "TIMESTAMPTZ[]",
+            Col::Uuid => "UUID[]",
+        }
+    }
+
+    fn holds(self, val: &Val) -> bool {
+        matches!(
+            (self, val),
+            (Col::Int, Val::Int(_) | Val::OptInt(_))
+                | (Col::Text, Val::Text(_) | Val::OptText(_))
+                | (Col::Ts, Val::Ts(_))
+                | (Col::Uuid, Val::Uuid(_) | Val::OptUuid(_))
+        )
+    }
+}
+
+/// Where a statement takes its rows, which decides the text they become.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// The rows of an `INSERT … {rows}`.
+    Insert,
+    /// A table in a `FROM`: `{rows}` is named `v`, its columns `column1`, `column2`, ….
+    Table,
+    /// A key test: `WHERE key {rows}` for one column, `WHERE (a, b) {rows}` for more.
+    In,
+}
+
+/// Rows of values, one [`Col`] type per column, row after row.
+#[derive(Debug)]
+pub struct Rows {
+    cols: &'static [Col],
+    vals: Vec<Val>,
+    /// A row was pushed with the wrong number of values.
+    misshapen: bool,
+}
+
+impl Rows {
+    pub fn new(cols: &'static [Col], rows: usize) -> Rows {
+        Rows {
+            cols,
+            vals: Vec::with_capacity(rows * cols.len()),
+            misshapen: false,
+        }
+    }
+
+    /// One column of keys.
+    pub fn keys<T>(
+        col: &'static [Col],
+        keys: impl IntoIterator<Item = T>,
+        val: fn(T) -> Val,
+    ) -> Rows {
+        let mut rows = Rows::new(col, 0);
+        for key in keys {
+            rows.push([val(key)]);
+        }
+        rows
+    }
+
+    pub fn push<const N: usize>(&mut self, row: [Val; N]) {
+        self.misshapen |= N != self.cols.len();
+        self.vals.extend(row);
+    }
+
+    pub fn len(&self) -> usize {
+        self.vals.len() / self.cols.len().max(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.vals.is_empty()
+    }
+
+    /// Every row as wide as the columns and every value of its column's type.
+    fn check(&self) -> Result<()> {
+        let width = self.cols.len();
+        if self.misshapen
+            || width == 0
+            || !self
+                .vals
+                .iter()
+                .zip(self.cols.iter().cycle())
+                .all(|(v, c)| c.holds(v))
+        {
+            return Err(misfit(self.cols));
+        }
+        Ok(())
+    }
+
+    /// The statements' rows: at most [`rows_per_statement`] each.
+    fn statements(self, backend: Backend) -> impl Iterator<Item = Vec<Val>> {
+        let per = rows_per_statement(backend, self.cols.len()) * self.cols.len();
+        let mut vals = self.vals.into_iter().peekable();
+        std::iter::from_fn(move || {
+            vals.peek()?;
+            Some(vals.by_ref().take(per).collect())
+        })
+    }
+}
+
+fn misfit(cols: &[Col]) -> Error {
+    Error::Internal(format!("a list of rows does not fit its columns {cols:?}"))
+}
+
+/// Values bound per statement of an [`in_list`]; on SQLite they stay under
+/// its oldest limit of 999.
+pub fn list_binds(backend: Backend) -> usize {
+    match backend {
+        Backend::Postgres => 6_000,
+        Backend::Sqlite => 960,
+    }
+}
+
+/// Rows per statement for rows of `cols` values.
+fn rows_per_statement(backend: Backend, cols: usize) -> usize {
+    (list_binds(backend) / cols.max(1)).max(1)
 }
 
 /// `(…), (…)` with `cols` placeholders a row, numbered from `first`, and
@@ -52,64 +188,13 @@ pub fn values(rows: usize, cols: usize, first: usize, casts: &[&str], tail: &str
     sql
 }
 
-/// The transaction's database.
-pub fn backend(tx: &mut Tx) -> Backend {
-    match tx.conn() {
-        On::Pg(_) => Backend::Postgres,
-        On::Sqlite(_) => Backend::Sqlite,
-    }
-}
-
-/// Values bound per statement of a [`rows_list`] or an [`in_list`]. On
-/// SQLite they stay under its oldest limit of 999.
-pub fn list_binds(backend: Backend) -> usize {
-    match backend {
-        Backend::Postgres => 6_000,
-        Backend::Sqlite => 960,
-    }
-}
-
-/// Rows per statement for a [`rows_list`] of rows of `cols` values.
-pub fn rows_per_list(tx: &mut Tx, cols: usize) -> usize {
-    (list_binds(backend(tx)) / cols.max(1)).max(1)
-}
-
-/// [`values`] for a statement whose only values are its rows, numbered from
-/// the first. SQLite gets anonymous `?` placeholders: it names each numbered
-/// one by a scan of all of them, which costs the square of their number.
-pub fn rows_list(tx: &mut Tx, rows: usize, cols: usize, casts: &[&str]) -> String {
-    let numbered = values(rows, cols, 1, casts, "");
-    match tx.conn() {
-        On::Pg(_) => numbered,
-        On::Sqlite(_) => anonymous(&numbered),
-    }
-}
-
 /// `n` placeholders for an `IN (…)` list of values bound in order: numbered
-/// on PostgreSQL, anonymous on SQLite (see [`rows_list`]); at most
-/// [`list_binds`] of them.
+/// on PostgreSQL, anonymous on SQLite; at most [`list_binds`] of them.
 pub fn in_list(backend: Backend, n: usize) -> String {
     match backend {
         Backend::Postgres => placeholders(n),
         Backend::Sqlite => vec!["?"; n].join(", "),
     }
-}
-
-/// `$1`, `$2`, … in order, as `?`.
-fn anonymous(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
-            while chars.peek().is_some_and(char::is_ascii_digit) {
-                chars.next();
-            }
-            out.push('?');
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// `$1, $2, …, $n`.
@@ -140,37 +225,191 @@ macro_rules! bind_all {
     }};
 }
 
-/// Runs `sql` with `now` as `$1` (when given) and `vals` after it; answers the rows it changed.
-pub async fn execute(tx: &mut Tx, sql: &str, now: Option<Ts>, vals: Vec<Val>) -> Result<u64> {
-    let done = on!(tx.conn(), |c| {
-        let mut q = sqlx::query(sql).persistent(false);
-        if let Some(now) = now {
-            q = q.bind(now);
+/// The text `rows` of `cols` columns take in a statement of this form.
+fn text(backend: Backend, form: Form, cols: &[Col], rows: usize) -> String {
+    match backend {
+        Backend::Postgres => {
+            let arrays = cols
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("CAST(${} AS {})", i + 1, c.array()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            match (form, cols.len()) {
+                (Form::Insert, _) => format!("SELECT * FROM UNNEST({arrays})"),
+                (Form::Table, n) => {
+                    let names = (1..=n)
+                        .map(|i| format!("column{i}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    format!("UNNEST({arrays}) AS v({names})")
+                }
+                (Form::In, 1) => format!("= ANY({arrays})"),
+                (Form::In, _) => format!("IN (SELECT * FROM UNNEST({arrays}))"),
+            }
         }
-        bind_all!(q, vals)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(done)
+        Backend::Sqlite => {
+            let row = format!("({})", vec!["?"; cols.len()].join(", "));
+            let list = vec![row.as_str(); rows].join(", ");
+            match (form, cols.len()) {
+                (Form::Insert, _) => format!("VALUES {list}"),
+                (Form::Table, _) => format!("(VALUES {list}) AS v"),
+                (Form::In, 1) => format!("IN ({})", vec!["?"; rows].join(", ")),
+                (Form::In, _) => format!("IN (VALUES {list})"),
+            }
+        }
+    }
 }
 
-/// Runs `sql` with `now` as `$1` (when given) and `vals` after it; answers
-/// the `(id, code)` rows it returns.
-pub async fn ids_of(
-    tx: &mut Tx,
-    sql: &str,
-    now: Option<Ts>,
-    vals: Vec<Val>,
-) -> Result<Vec<(i64, String)>> {
-    let rows = on!(tx.conn(), |c| {
-        let mut q = sqlx::query_as::<_, (i64, String)>(sql).persistent(false);
-        if let Some(now) = now {
-            q = q.bind(now);
+/// A column's values as PostgreSQL binds them.
+enum Array {
+    Int(Vec<Option<i64>>),
+    Text(Vec<Option<String>>),
+    Ts(Vec<Ts>),
+    Uuid(Vec<Option<Uuid>>),
+}
+
+/// One array per column, in order.
+fn pg_arguments(cols: &[Col], vals: Vec<Val>) -> Result<PgArguments> {
+    let rows = vals.len() / cols.len().max(1);
+    let mut arrays: Vec<Array> = cols
+        .iter()
+        .map(|c| match c {
+            Col::Int => Array::Int(Vec::with_capacity(rows)),
+            Col::Text => Array::Text(Vec::with_capacity(rows)),
+            Col::Ts => Array::Ts(Vec::with_capacity(rows)),
+            Col::Uuid => Array::Uuid(Vec::with_capacity(rows)),
+        })
+        .collect();
+    let width = arrays.len();
+    for (i, val) in vals.into_iter().enumerate() {
+        match (arrays.get_mut(i % width), val) {
+            (Some(Array::Int(a)), Val::Int(x)) => a.push(Some(x)),
+            (Some(Array::Int(a)), Val::OptInt(x)) => a.push(x),
+            (Some(Array::Text(a)), Val::Text(x)) => a.push(Some(x)),
+            (Some(Array::Text(a)), Val::OptText(x)) => a.push(x),
+            (Some(Array::Ts(a)), Val::Ts(x)) => a.push(x),
+            (Some(Array::Uuid(a)), Val::Uuid(x)) => a.push(Some(x)),
+            (Some(Array::Uuid(a)), Val::OptUuid(x)) => a.push(x),
+            _ => return Err(misfit(cols)),
         }
-        bind_all!(q, vals).fetch_all(c).await
-    })?;
-    Ok(rows)
+    }
+    let mut args = PgArguments::default();
+    for array in arrays {
+        let added = match array {
+            Array::Int(a) => args.add(a),
+            Array::Text(a) => args.add(a),
+            Array::Ts(a) => args.add(a),
+            Array::Uuid(a) => args.add(a),
+        };
+        added.map_err(|e| Error::Internal(format!("binding a list of rows: {e}")))?;
+    }
+    Ok(args)
+}
+
+/// Every value in order.
+fn sqlite_arguments(vals: Vec<Val>) -> Result<SqliteArguments<'static>> {
+    let mut args = SqliteArguments::default();
+    for val in vals {
+        let added = match val {
+            Val::Int(x) => args.add(x),
+            Val::OptInt(x) => args.add(x),
+            Val::Text(x) => args.add(x),
+            Val::OptText(x) => args.add(x),
+            Val::Ts(x) => args.add(x),
+            Val::Uuid(x) => args.add(x),
+            Val::OptUuid(x) => args.add(x),
+        };
+        added.map_err(|e| Error::Internal(format!("binding a list of rows: {e}")))?;
+    }
+    Ok(args)
+}
+
+/// SQLite statements of at most this many rows stay prepared: a lone scan's
+/// (one link, two bags), a handful of shapes.
+const KEPT_ROWS: usize = 2;
+
+/// A connection of either database, for the functions below.
+pub type Conn<'c> = On<&'c mut PgConnection, &'c mut SqliteConnection>;
+
+/// Runs `sql(rows as text in this form)` for all of `rows`, in as many
+/// statements as it takes; answers the rows they changed.
+pub async fn execute(
+    conn: Conn<'_>,
+    rows: Rows,
+    form: Form,
+    sql: impl Fn(&str) -> String,
+) -> Result<u64> {
+    rows.check()?;
+    let cols = rows.cols;
+    let mut changed = 0;
+    match conn {
+        On::Pg(c) => {
+            for vals in rows.statements(Backend::Postgres) {
+                let text = sql(&text(Backend::Postgres, form, cols, 0));
+                let args = pg_arguments(cols, vals)?;
+                changed += sqlx::query_with(&text, args)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+            }
+        }
+        On::Sqlite(c) => {
+            for vals in rows.statements(Backend::Sqlite) {
+                let rows = vals.len() / cols.len();
+                let text = sql(&text(Backend::Sqlite, form, cols, rows));
+                let args = sqlite_arguments(vals)?;
+                changed += sqlx::query_with(&text, args)
+                    .persistent(rows <= KEPT_ROWS)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+            }
+        }
+    }
+    Ok(changed)
+}
+
+/// Runs `sql(rows as text in this form)` for all of `rows`, in as many
+/// statements as it takes; answers the rows they return.
+pub async fn fetch<O>(
+    conn: Conn<'_>,
+    rows: Rows,
+    form: Form,
+    sql: impl Fn(&str) -> String,
+) -> Result<Vec<O>>
+where
+    O: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + Send
+        + Unpin,
+{
+    rows.check()?;
+    let cols = rows.cols;
+    let mut found = Vec::new();
+    match conn {
+        On::Pg(c) => {
+            for vals in rows.statements(Backend::Postgres) {
+                let text = sql(&text(Backend::Postgres, form, cols, 0));
+                let args = pg_arguments(cols, vals)?;
+                found.extend(sqlx::query_as_with(&text, args).fetch_all(&mut *c).await?);
+            }
+        }
+        On::Sqlite(c) => {
+            for vals in rows.statements(Backend::Sqlite) {
+                let rows = vals.len() / cols.len();
+                let text = sql(&text(Backend::Sqlite, form, cols, rows));
+                let args = sqlite_arguments(vals)?;
+                found.extend(
+                    sqlx::query_as_with(&text, args)
+                        .persistent(rows <= KEPT_ROWS)
+                        .fetch_all(&mut *c)
+                        .await?,
+                );
+            }
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -185,9 +424,64 @@ mod tests {
         );
         assert_eq!(values(2, 1, 2, &[], ", $1"), "($2, $1), ($3, $1)");
         assert_eq!(placeholders(3), "$1, $2, $3");
+    }
+
+    #[test]
+    fn rows_are_arrays_on_postgres_and_value_lists_on_sqlite() {
+        let cols = [Col::Int, Col::Text];
+        let pg = |form| text(Backend::Postgres, form, &cols, 3);
         assert_eq!(
-            anonymous("(CAST($1 AS BIGINT), $2), ($3, $14)"),
-            "(CAST(? AS BIGINT), ?), (?, ?)"
+            pg(Form::Insert),
+            "SELECT * FROM UNNEST(CAST($1 AS INT8[]), CAST($2 AS TEXT[]))"
         );
+        assert_eq!(
+            pg(Form::Table),
+            "UNNEST(CAST($1 AS INT8[]), CAST($2 AS TEXT[])) AS v(column1, column2)"
+        );
+        assert_eq!(
+            pg(Form::In),
+            "IN (SELECT * FROM UNNEST(CAST($1 AS INT8[]), CAST($2 AS TEXT[])))"
+        );
+        assert_eq!(
+            text(Backend::Postgres, Form::In, &[Col::Uuid], 7),
+            "= ANY(CAST($1 AS UUID[]))"
+        );
+        let sqlite = |form| text(Backend::Sqlite, form, &cols, 2);
+        assert_eq!(sqlite(Form::Insert), "VALUES (?, ?), (?, ?)");
+        assert_eq!(sqlite(Form::Table), "(VALUES (?, ?), (?, ?)) AS v");
+        assert_eq!(sqlite(Form::In), "IN (VALUES (?, ?), (?, ?))");
+        assert_eq!(
+            text(Backend::Sqlite, Form::In, &[Col::Ts], 3),
+            "IN (?, ?, ?)"
+        );
+    }
+
+    #[test]
+    fn rows_that_do_not_fit_their_columns_are_refused() {
+        let mut rows = Rows::new(&[Col::Int, Col::Text], 2);
+        rows.push([Val::Int(1), Val::Text("a".into())]);
+        assert!(rows.check().is_ok());
+        rows.push([Val::Int(2)]);
+        assert!(rows.check().is_err(), "a short row");
+        let mut rows = Rows::new(&[Col::Int, Col::Text], 1);
+        rows.push([Val::Text("a".into()), Val::Int(1)]);
+        assert!(rows.check().is_err(), "values in the wrong columns");
+        assert!(pg_arguments(&[Col::Int], vec![Val::Text("a".into())]).is_err());
+    }
+
+    #[test]
+    fn statements_split_at_the_bind_limit() {
+        let split = |backend| {
+            let mut rows = Rows::new(&[Col::Int, Col::Int, Col::Int], 700);
+            for i in 0..700 {
+                rows.push([Val::Int(i), Val::Int(i), Val::Int(i)]);
+            }
+            assert_eq!(rows.len(), 700);
+            rows.statements(backend)
+                .map(|v| v.len() / 3)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(split(Backend::Sqlite), [320, 320, 60]);
+        assert_eq!(split(Backend::Postgres), [700]);
     }
 }

@@ -317,22 +317,18 @@ pub async fn signed_in(
     tx: &mut Tx,
     pairs: &[(i64, i64)],
 ) -> Result<std::collections::HashSet<(i64, i64)>> {
-    let mut found = std::collections::HashSet::with_capacity(pairs.len());
-    for chunk in pairs.chunks(crate::rows::rows_per_list(tx, 2)) {
-        let sql = format!(
-            "SELECT station_id, user_id FROM station_workers WHERE (station_id, user_id) IN (VALUES {})",
-            crate::rows::rows_list(tx, chunk.len(), 2, &["BIGINT", "BIGINT"])
-        );
-        let rows: Vec<(i64, i64)> = on!(tx.conn(), |c| {
-            let mut q = sqlx::query_as(&sql).persistent(chunk.len() == 1);
-            for (station, user) in chunk {
-                q = q.bind(*station).bind(*user);
-            }
-            q.fetch_all(c).await
-        })?;
-        found.extend(rows);
+    use crate::rows::{Col, Form, Rows, Val};
+    let mut keys = Rows::new(&[Col::Int, Col::Int], pairs.len());
+    for (station, user) in pairs {
+        keys.push([Val::Int(*station), Val::Int(*user)]);
     }
-    Ok(found)
+    let found: Vec<(i64, i64)> = crate::rows::fetch(tx.conn(), keys, Form::In, |pairs| {
+        format!(
+            "SELECT station_id, user_id FROM station_workers WHERE (station_id, user_id) {pairs}"
+        )
+    })
+    .await?;
+    Ok(found.into_iter().collect())
 }
 
 /// A registered station as an admin sees it.

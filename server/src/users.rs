@@ -170,23 +170,16 @@ pub async fn find_by_usernames(
     tx: &mut Tx,
     names: &[&str],
 ) -> Result<std::collections::HashMap<String, User>> {
-    let mut found = std::collections::HashMap::with_capacity(names.len());
-    for chunk in names.chunks(crate::rows::rows_per_list(tx, 1)) {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM users WHERE username IN ({})",
-            crate::rows::in_list(crate::rows::backend(tx), chunk.len())
-        );
-        let rows: Vec<UserRow> = on!(tx.conn(), |c| {
-            let mut q = sqlx::query_as(&sql).persistent(chunk.len() == 1);
-            for name in chunk {
-                q = q.bind(*name);
-            }
-            q.fetch_all(c).await
-        })?;
-        for row in rows {
-            let user = from_row(row)?;
-            found.insert(user.username.clone(), user);
-        }
+    use crate::rows::{Col, Form, Rows, Val};
+    let keys = Rows::keys(&[Col::Text], names, |n| Val::Text(n.to_string()));
+    let rows: Vec<UserRow> = crate::rows::fetch(tx.conn(), keys, Form::In, |names| {
+        format!("SELECT {COLUMNS} FROM users WHERE username {names}")
+    })
+    .await?;
+    let mut found = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        let user = from_row(row)?;
+        found.insert(user.username.clone(), user);
     }
     Ok(found)
 }

@@ -24,8 +24,7 @@ use crate::counters;
 use crate::db::{self, Db, Ts, Tx};
 use crate::error::{Error, Result};
 use crate::linking::{self, Changed, Link, Scans, Unlink};
-use crate::on;
-use crate::rows::{self, rows_list, rows_per_list, Val};
+use crate::rows::{self, Col, Form, Rows, Val};
 use crate::stations::{self, Station};
 use crate::users::{self, User};
 
@@ -382,24 +381,16 @@ async fn apply_one(
 
 /// The outcomes stored for these event ids: the sending station and the outcome.
 async fn stored_outcomes(tx: &mut Tx, ids: &[Uuid]) -> Result<HashMap<Uuid, (i64, EventResult)>> {
-    let mut found = HashMap::new();
-    for chunk in ids.chunks(rows_per_list(tx, 1)) {
-        let sql = format!(
-            "SELECT id, station_id, result FROM events WHERE id IN ({})",
-            rows::in_list(rows::backend(tx), chunk.len())
-        );
-        let rows: Vec<(Uuid, i64, String)> = on!(tx.conn(), |c| {
-            let mut q = sqlx::query_as(&sql).persistent(chunk.len() == 1);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            q.fetch_all(c).await
-        })?;
-        for (id, station, json) in rows {
-            let result: EventResult = serde_json::from_str(&json)
-                .map_err(|e| Error::Internal(format!("stored outcome of {id} unreadable: {e}")))?;
-            found.insert(id, (station, result));
-        }
+    let keys = Rows::keys(&[Col::Uuid], ids, |id| Val::Uuid(*id));
+    let rows: Vec<(Uuid, i64, String)> = rows::fetch(tx.conn(), keys, Form::In, |ids| {
+        format!("SELECT id, station_id, result FROM events WHERE id {ids}")
+    })
+    .await?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for (id, station, json) in rows {
+        let result: EventResult = serde_json::from_str(&json)
+            .map_err(|e| Error::Internal(format!("stored outcome of {id} unreadable: {e}")))?;
+        found.insert(id, (station, result));
     }
     Ok(found)
 }
@@ -427,33 +418,45 @@ fn resent(station: &Station, ev: &Event, (owner, earlier): &(i64, EventResult)) 
 /// Stores the outcomes. An outcome a concurrent resend stored first fails
 /// the statement with a unique violation, which runs the group again.
 async fn store_outcomes(tx: &mut Tx, rows: &[Stored]) -> Result<()> {
-    for chunk in rows.chunks(rows_per_list(tx, 9)) {
-        let sql = format!(
-            "INSERT INTO events (id, station_id, user_id, kind, status, code, scanned_at, received_at, result)
-             VALUES {}",
-            rows_list(tx, chunk.len(), 9, &["", "BIGINT", "BIGINT"])
-        );
-        let mut vals = Vec::with_capacity(chunk.len() * 9);
-        for row in chunk {
-            let json = serde_json::to_string(&row.result)
-                .map_err(|e| Error::Internal(format!("outcome not serialisable: {e}")))?;
-            let status = match row.result.status {
-                EventStatus::Rejected => "rejected",
-                _ => "applied",
-            };
-            vals.extend([
-                Val::Uuid(row.id),
-                Val::Int(row.station_id),
-                Val::OptInt(row.user_id),
-                Val::Text(row.kind.as_str().to_string()),
-                Val::Text(status.to_string()),
-                Val::OptText(row.result.code.clone()),
-                Val::Ts(row.scanned_at),
-                Val::Ts(row.received_at),
-                Val::Text(json),
-            ]);
-        }
-        rows::execute(tx, &sql, None, vals).await?;
+    let mut list = Rows::new(
+        &[
+            Col::Uuid,
+            Col::Int,
+            Col::Int,
+            Col::Text,
+            Col::Text,
+            Col::Text,
+            Col::Ts,
+            Col::Ts,
+            Col::Text,
+        ],
+        rows.len(),
+    );
+    for row in rows {
+        let json = serde_json::to_string(&row.result)
+            .map_err(|e| Error::Internal(format!("outcome not serialisable: {e}")))?;
+        let status = match row.result.status {
+            EventStatus::Rejected => "rejected",
+            _ => "applied",
+        };
+        list.push([
+            Val::Uuid(row.id),
+            Val::Int(row.station_id),
+            Val::OptInt(row.user_id),
+            Val::Text(row.kind.as_str().to_string()),
+            Val::Text(status.to_string()),
+            Val::OptText(row.result.code.clone()),
+            Val::Ts(row.scanned_at),
+            Val::Ts(row.received_at),
+            Val::Text(json),
+        ]);
     }
+    rows::execute(tx.conn(), list, Form::Insert, |rows| {
+        format!(
+            "INSERT INTO events (id, station_id, user_id, kind, status, code, scanned_at, received_at, result)
+             {rows}"
+        )
+    })
+    .await?;
     Ok(())
 }

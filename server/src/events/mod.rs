@@ -63,7 +63,7 @@ impl Groups {
     pub fn new(backend: Backend) -> Groups {
         let appliers = match backend {
             Backend::Sqlite => 1,
-            Backend::Postgres => 2,
+            Backend::Postgres => 3,
         };
         Groups {
             batches: Arc::new(Batches::new(appliers, take)),

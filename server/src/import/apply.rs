@@ -20,8 +20,7 @@ use crate::bills::open_status;
 use crate::counters;
 use crate::db::{On, Ts, Tx};
 use crate::error::{Error, Result};
-use crate::on;
-use crate::rows::{backend, execute, ids_of, in_list, rows_list, rows_per_list, Val};
+use crate::rows::{execute, fetch, Col, Form, Rows, Val};
 
 /// What a batch needs besides its operations.
 pub struct Context<'a> {
@@ -132,40 +131,32 @@ type BillRead = (i64, String, String, i32, i32);
 async fn read_bags(tx: &mut Tx, codes: &BTreeSet<String>) -> Result<HashMap<String, Bag>> {
     let mut bags = HashMap::with_capacity(codes.len());
     let lock = lock_clause(tx);
-    let per = rows_per_list(tx, 1);
-    let codes: Vec<&String> = codes.iter().collect();
-    for chunk in codes.chunks(per) {
-        let sql = format!(
+    let keys = Rows::keys(&[Col::Text], codes, |c| Val::Text(c.clone()));
+    let rows: Vec<BagRead> = fetch(tx.conn(), keys, Form::In, |codes| {
+        format!(
             "SELECT id, code, kind, capacity, child_count, bill_id, dispatch_area FROM bags
-             WHERE code IN ({}) ORDER BY code{lock}",
-            in_list(backend(tx), chunk.len())
+             WHERE code {codes} ORDER BY code{lock}"
+        )
+    })
+    .await?;
+    for (id, code, kind, capacity, count, bill_id, area) in rows {
+        let kind = BagKind::parse(&kind)
+            .ok_or_else(|| Error::Internal(format!("bag {code} has an unknown kind")))?;
+        bags.insert(
+            code,
+            Bag {
+                id,
+                kind,
+                capacity,
+                count,
+                start_count: count,
+                parent: None,
+                // The bill's id for now; replaced by its code below.
+                bill: bill_id.map(|b| b.to_string()),
+                area,
+                new: false,
+            },
         );
-        let rows: Vec<BagRead> = on!(tx.conn(), |c| {
-            let mut q = sqlx::query_as(&sql);
-            for code in chunk {
-                q = q.bind(code.as_str());
-            }
-            q.fetch_all(c).await
-        })?;
-        for (id, code, kind, capacity, count, bill_id, area) in rows {
-            let kind = BagKind::parse(&kind)
-                .ok_or_else(|| Error::Internal(format!("bag {code} has an unknown kind")))?;
-            bags.insert(
-                code,
-                Bag {
-                    id,
-                    kind,
-                    capacity,
-                    count,
-                    start_count: count,
-                    parent: None,
-                    // The bill's id for now; replaced by its code below.
-                    bill: bill_id.map(|b| b.to_string()),
-                    area,
-                    new: false,
-                },
-            );
-        }
     }
     // Where the children are now.
     let children: Vec<(i64, String)> = bags
@@ -174,23 +165,17 @@ async fn read_bags(tx: &mut Tx, codes: &BTreeSet<String>) -> Result<HashMap<Stri
         .map(|(code, b)| (b.id, code.clone()))
         .collect();
     let by_id: HashMap<i64, String> = children.iter().cloned().collect();
-    for chunk in children.chunks(per) {
-        let sql = format!(
+    let keys = Rows::keys(&[Col::Int], &children, |(id, _)| Val::Int(*id));
+    let rows: Vec<(i64, String)> = fetch(tx.conn(), keys, Form::In, |ids| {
+        format!(
             "SELECT l.child_id, p.code FROM links l JOIN bags p ON p.id = l.parent_id
-             WHERE l.child_id IN ({})",
-            in_list(backend(tx), chunk.len())
-        );
-        let rows: Vec<(i64, String)> = on!(tx.conn(), |c| {
-            let mut q = sqlx::query_as(&sql);
-            for (id, _) in chunk {
-                q = q.bind(*id);
-            }
-            q.fetch_all(c).await
-        })?;
-        for (child_id, parent) in rows {
-            if let Some(bag) = by_id.get(&child_id).and_then(|code| bags.get_mut(code)) {
-                bag.parent = Some(parent);
-            }
+             WHERE l.child_id {ids}"
+        )
+    })
+    .await?;
+    for (child_id, parent) in rows {
+        if let Some(bag) = by_id.get(&child_id).and_then(|code| bags.get_mut(code)) {
+            bag.parent = Some(parent);
         }
     }
     Ok(bags)
@@ -202,39 +187,22 @@ async fn read_bills(
     ids: &BTreeSet<i64>,
 ) -> Result<(HashMap<String, Bill>, HashMap<i64, String>)> {
     let lock = lock_clause(tx);
-    let per = rows_per_list(tx, 1);
-    let mut rows: Vec<BillRead> = Vec::new();
-    let codes: Vec<&String> = codes.iter().collect();
-    for chunk in codes.chunks(per) {
-        let sql = format!(
+    let keys = Rows::keys(&[Col::Text], codes, |c| Val::Text(c.clone()));
+    let mut rows: Vec<BillRead> = fetch(tx.conn(), keys, Form::In, |codes| {
+        format!(
             "SELECT id, code, status, capacity, parent_count FROM bills
-             WHERE code IN ({}) ORDER BY code{lock}",
-            in_list(backend(tx), chunk.len())
-        );
-        let got: Vec<BillRead> = on!(tx.conn(), |c| {
-            let mut q = sqlx::query_as(&sql);
-            for code in chunk {
-                q = q.bind(code.as_str());
-            }
-            q.fetch_all(c).await
-        })?;
-        rows.extend(got);
-    }
-    let ids: Vec<i64> = ids.iter().copied().collect();
-    for chunk in ids.chunks(per) {
-        let sql = format!(
-            "SELECT id, code, status, capacity, parent_count FROM bills WHERE id IN ({}) ORDER BY code{lock}",
-            in_list(backend(tx), chunk.len())
-        );
-        let got: Vec<BillRead> = on!(tx.conn(), |c| {
-            let mut q = sqlx::query_as(&sql);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            q.fetch_all(c).await
-        })?;
-        rows.extend(got);
-    }
+             WHERE code {codes} ORDER BY code{lock}"
+        )
+    })
+    .await?;
+    let keys = Rows::keys(&[Col::Int], ids, |id| Val::Int(*id));
+    let by_id: Vec<BillRead> = fetch(tx.conn(), keys, Form::In, |ids| {
+        format!(
+            "SELECT id, code, status, capacity, parent_count FROM bills WHERE id {ids} ORDER BY code{lock}"
+        )
+    })
+    .await?;
+    rows.extend(by_id);
     let mut bills = HashMap::new();
     let mut codes_by_id = HashMap::new();
     for (id, code, status, capacity, count) in rows {
@@ -635,29 +603,43 @@ async fn apply_once(
     let d = decide(ops, ctx.formats, &mut bags, &mut bills);
 
     // New bags, with their final child counts.
-    for chunk in d.new_bags.chunks(rows_per_list(tx, 8)) {
-        let sql = format!(
+    let mut new_bags = Rows::new(
+        &[
+            Col::Text,
+            Col::Text,
+            Col::Int,
+            Col::Int,
+            Col::Text,
+            Col::Int,
+            Col::Ts,
+            Col::Ts,
+        ],
+        d.new_bags.len(),
+    );
+    for code in &d.new_bags {
+        let bag = bags.get(code).ok_or(Fail::Changed)?;
+        new_bags.push([
+            Val::Text(code.clone()),
+            Val::Text(bag.kind.as_str().to_string()),
+            Val::OptInt(bag.capacity.map(i64::from)),
+            Val::Int(i64::from(bag.count)),
+            Val::OptText(bag.area.clone()),
+            Val::Int(ctx.import_id),
+            Val::Ts(now),
+            Val::Ts(now),
+        ]);
+    }
+    // Every row goes in, or a code taken meanwhile fails the statement.
+    let made: Vec<(i64, String)> = fetch(tx.conn(), new_bags, Form::Insert, |rows| {
+        format!(
             "INSERT INTO bags (code, kind, capacity, child_count, dispatch_area, import_id, created_at, updated_at)
-             VALUES {} RETURNING id, code",
-            rows_list(tx, chunk.len(), 8, &[])
-        );
-        let mut vals = Vec::with_capacity(chunk.len() * 8);
-        for code in chunk {
-            let bag = bags.get(code).ok_or(Fail::Changed)?;
-            vals.push(Val::Text(code.clone()));
-            vals.push(Val::Text(bag.kind.as_str().to_string()));
-            vals.push(Val::OptInt(bag.capacity.map(i64::from)));
-            vals.push(Val::Int(i64::from(bag.count)));
-            vals.push(Val::OptText(bag.area.clone()));
-            vals.push(Val::Int(ctx.import_id));
-            vals.push(Val::Ts(now));
-            vals.push(Val::Ts(now));
-        }
-        // Every row goes in, or a code taken meanwhile fails the statement.
-        for (id, code) in ids_of(tx, &sql, None, vals).await? {
-            if let Some(bag) = bags.get_mut(&code) {
-                bag.id = id;
-            }
+             {rows} RETURNING id, code"
+        )
+    })
+    .await?;
+    for (id, code) in made {
+        if let Some(bag) = bags.get_mut(&code) {
+            bag.id = id;
         }
     }
     for code in &d.new_bags {
@@ -670,62 +652,71 @@ async fn apply_once(
     }
 
     // New bills.
-    for chunk in d.new_bills.chunks(rows_per_list(tx, 10)) {
-        let sql = format!(
+    let mut new_bills = Rows::new(
+        &[
+            Col::Text,
+            Col::Text,
+            Col::Int,
+            Col::Int,
+            Col::Text,
+            Col::Text,
+            Col::Text,
+            Col::Int,
+            Col::Ts,
+            Col::Ts,
+        ],
+        d.new_bills.len(),
+    );
+    for code in &d.new_bills {
+        let bill = bills.get(code).ok_or(Fail::Changed)?;
+        let new = bill.new.clone().ok_or(Fail::Changed)?;
+        new_bills.push([
+            Val::Text(code.clone()),
+            Val::Text(bill.status.as_str().to_string()),
+            Val::Int(i64::from(bill.capacity)),
+            Val::Int(i64::from(bill.count)),
+            Val::OptText(new.destination),
+            Val::OptText(new.vehicle_number),
+            Val::OptText(new.description),
+            Val::OptInt(ctx.user_id),
+            Val::Ts(now),
+            Val::Ts(now),
+        ]);
+    }
+    // Every row goes in, or a code taken meanwhile fails the statement.
+    let made: Vec<(i64, String)> = fetch(tx.conn(), new_bills, Form::Insert, |rows| {
+        format!(
             "INSERT INTO bills (code, status, capacity, parent_count, destination, vehicle_number, description, created_by, created_at, updated_at)
-             VALUES {} RETURNING id, code",
-            rows_list(tx, chunk.len(), 10, &[])
-        );
-        let mut vals = Vec::with_capacity(chunk.len() * 10);
-        for code in chunk {
-            let bill = bills.get(code).ok_or(Fail::Changed)?;
-            let new = bill.new.clone().ok_or(Fail::Changed)?;
-            vals.push(Val::Text(code.clone()));
-            vals.push(Val::Text(bill.status.as_str().to_string()));
-            vals.push(Val::Int(i64::from(bill.capacity)));
-            vals.push(Val::Int(i64::from(bill.count)));
-            vals.push(Val::OptText(new.destination));
-            vals.push(Val::OptText(new.vehicle_number));
-            vals.push(Val::OptText(new.description));
-            vals.push(Val::OptInt(ctx.user_id));
-            vals.push(Val::Ts(now));
-            vals.push(Val::Ts(now));
-        }
-        // Every row goes in, or a code taken meanwhile fails the statement.
-        for (id, code) in ids_of(tx, &sql, None, vals).await? {
-            if let Some(bill) = bills.get_mut(&code) {
-                bill.id = id;
-            }
+             {rows} RETURNING id, code"
+        )
+    })
+    .await?;
+    for (id, code) in made {
+        if let Some(bill) = bills.get_mut(&code) {
+            bill.id = id;
         }
     }
 
     // Existing parents that got children.
-    let grown: Vec<(i64, i32, i32, i32)> = bags
-        .values()
-        .filter(|b| !b.new && b.count != b.start_count)
-        .map(|b| {
-            (
-                b.id,
-                b.count - b.start_count,
-                b.start_count,
-                b.capacity.unwrap_or(0),
-            )
-        })
-        .collect();
-    for chunk in grown.chunks(rows_per_list(tx, 3)) {
-        let sql = format!(
+    let mut grown = Rows::new(&[Col::Int, Col::Int, Col::Ts], 0);
+    for b in bags.values().filter(|b| !b.new && b.count != b.start_count) {
+        grown.push([
+            Val::Int(b.id),
+            Val::Int(i64::from(b.count - b.start_count)),
+            Val::Ts(now),
+        ]);
+    }
+    let want = grown.len() as u64;
+    let done = execute(tx.conn(), grown, Form::Table, |v| {
+        format!(
             "UPDATE bags SET child_count = bags.child_count + v.column2, updated_at = v.column3
-             FROM (VALUES {}) AS v
-             WHERE bags.id = v.column1 AND bags.child_count + v.column2 <= bags.capacity",
-            rows_list(tx, chunk.len(), 3, &["BIGINT", "INTEGER"])
-        );
-        let vals = chunk
-            .iter()
-            .flat_map(|(id, by, _, _)| [Val::Int(*id), Val::Int(i64::from(*by)), Val::Ts(now)])
-            .collect();
-        if execute(tx, &sql, None, vals).await? != chunk.len() as u64 {
-            return Err(Fail::Changed);
-        }
+             FROM {v}
+             WHERE bags.id = v.column1 AND bags.child_count + v.column2 <= bags.capacity"
+        )
+    })
+    .await?;
+    if done != want {
+        return Err(Fail::Changed);
     }
     let completed = bags
         .values()
@@ -739,71 +730,77 @@ async fn apply_once(
     tx.deltas.add(counters::COMPLETE_PARENTS, completed as i64);
 
     // Links.
-    for chunk in d.links.chunks(rows_per_list(tx, 6)) {
-        let sql = format!(
-            "INSERT INTO links (parent_id, child_id, child_code, user_id, import_id, linked_at)
-             VALUES {}",
-            rows_list(tx, chunk.len(), 6, &[])
-        );
-        let mut vals = Vec::with_capacity(chunk.len() * 6);
-        for (parent, child) in chunk {
-            let p = bags.get(parent).map(|b| b.id).ok_or(Fail::Changed)?;
-            let c = bags.get(child).map(|b| b.id).ok_or(Fail::Changed)?;
-            vals.push(Val::Int(p));
-            vals.push(Val::Int(c));
-            vals.push(Val::Text(child.clone()));
-            vals.push(Val::OptInt(ctx.user_id));
-            vals.push(Val::Int(ctx.import_id));
-            vals.push(Val::Ts(now));
-        }
-        execute(tx, &sql, None, vals).await?;
+    let mut links = Rows::new(
+        &[Col::Int, Col::Int, Col::Text, Col::Int, Col::Int, Col::Ts],
+        d.links.len(),
+    );
+    for (parent, child) in &d.links {
+        let p = bags.get(parent).map(|b| b.id).ok_or(Fail::Changed)?;
+        let c = bags.get(child).map(|b| b.id).ok_or(Fail::Changed)?;
+        links.push([
+            Val::Int(p),
+            Val::Int(c),
+            Val::Text(child.clone()),
+            Val::OptInt(ctx.user_id),
+            Val::Int(ctx.import_id),
+            Val::Ts(now),
+        ]);
     }
+    execute(tx.conn(), links, Form::Insert, |rows| {
+        format!(
+            "INSERT INTO links (parent_id, child_id, child_code, user_id, import_id, linked_at)
+             {rows}"
+        )
+    })
+    .await?;
     tx.deltas.add(counters::LINKS, d.links.len() as i64);
 
     // Parents put on bills, then the bills' counts and statuses.
-    for chunk in d.on_bills.chunks(rows_per_list(tx, 3)) {
-        let sql = format!(
-            "UPDATE bags SET bill_id = v.column2, updated_at = v.column3
-             FROM (VALUES {}) AS v
-             WHERE bags.id = v.column1 AND bags.bill_id IS NULL",
-            rows_list(tx, chunk.len(), 3, &["BIGINT", "BIGINT"])
-        );
-        let mut vals = Vec::with_capacity(chunk.len() * 3);
-        for (parent, bill) in chunk {
-            vals.push(Val::Int(
-                bags.get(parent).map(|b| b.id).ok_or(Fail::Changed)?,
-            ));
-            vals.push(Val::Int(
-                bills.get(bill).map(|b| b.id).ok_or(Fail::Changed)?,
-            ));
-            vals.push(Val::Ts(now));
-        }
-        if execute(tx, &sql, None, vals).await? != chunk.len() as u64 {
-            return Err(Fail::Changed);
-        }
+    let mut on_bills = Rows::new(&[Col::Int, Col::Int, Col::Ts], d.on_bills.len());
+    for (parent, bill) in &d.on_bills {
+        on_bills.push([
+            Val::Int(bags.get(parent).map(|b| b.id).ok_or(Fail::Changed)?),
+            Val::Int(bills.get(bill).map(|b| b.id).ok_or(Fail::Changed)?),
+            Val::Ts(now),
+        ]);
     }
-    let filled: Vec<(i64, i32)> = bills
+    let want = on_bills.len() as u64;
+    let done = execute(tx.conn(), on_bills, Form::Table, |v| {
+        format!(
+            "UPDATE bags SET bill_id = v.column2, updated_at = v.column3
+             FROM {v}
+             WHERE bags.id = v.column1 AND bags.bill_id IS NULL"
+        )
+    })
+    .await?;
+    if done != want {
+        return Err(Fail::Changed);
+    }
+    let mut filled = Rows::new(&[Col::Int, Col::Int, Col::Ts], 0);
+    for b in bills
         .values()
         .filter(|b| b.new.is_none() && b.count != b.start_count)
-        .map(|b| (b.id, b.count - b.start_count))
-        .collect();
-    for chunk in filled.chunks(rows_per_list(tx, 3)) {
-        let sql = format!(
+    {
+        filled.push([
+            Val::Int(b.id),
+            Val::Int(i64::from(b.count - b.start_count)),
+            Val::Ts(now),
+        ]);
+    }
+    let want = filled.len() as u64;
+    let done = execute(tx.conn(), filled, Form::Table, |v| {
+        format!(
             "UPDATE bills SET parent_count = bills.parent_count + v.column2, updated_at = v.column3,
                     status = CASE WHEN bills.parent_count + v.column2 >= bills.capacity THEN 'ready'
                                   ELSE 'in_progress' END
-             FROM (VALUES {}) AS v
+             FROM {v}
              WHERE bills.id = v.column1 AND bills.status <> 'closed'
-               AND bills.parent_count + v.column2 <= bills.capacity",
-            rows_list(tx, chunk.len(), 3, &["BIGINT", "INTEGER"])
-        );
-        let vals = chunk
-            .iter()
-            .flat_map(|(id, by)| [Val::Int(*id), Val::Int(i64::from(*by)), Val::Ts(now)])
-            .collect();
-        if execute(tx, &sql, None, vals).await? != chunk.len() as u64 {
-            return Err(Fail::Changed);
-        }
+               AND bills.parent_count + v.column2 <= bills.capacity"
+        )
+    })
+    .await?;
+    if done != want {
+        return Err(Fail::Changed);
     }
     for bill in bills.values() {
         if bill.new.is_some() || bill.count != bill.start_count {

@@ -24,8 +24,7 @@ use crate::config::Settings;
 use crate::counters::{self, Deltas};
 use crate::db::{Ts, Tx};
 use crate::error::{Error, Result};
-use crate::on;
-use crate::rows::{self, rows_list, rows_per_list, Val};
+use crate::rows::{self, Col, Form, Rows, Val};
 use crate::users::User;
 
 /// A write's guard did not hold: someone outside the group's locks changed a
@@ -85,49 +84,39 @@ impl Scans {
     /// which closed bill each parent is on.
     pub async fn load(tx: &mut Tx, codes: &BTreeSet<String>) -> Result<Scans> {
         let mut scans = Scans::default();
-        let codes: Vec<&String> = codes.iter().collect();
-        for chunk in codes.chunks(rows_per_list(tx, 1)) {
-            let sql = format!(
+        let keys = Rows::keys(&[Col::Text], codes, |c| Val::Text(c.clone()));
+        let rows: Vec<Read> = rows::fetch(tx.conn(), keys, Form::In, |codes| {
+            format!(
                 "SELECT b.id, b.code, b.kind, b.capacity, b.child_count, b.dispatch_area, p.code,
                         CASE WHEN bl.status = 'closed' THEN bl.code END, b.created_at, b.updated_at
                  FROM bags b
                  LEFT JOIN links l ON l.child_id = b.id
                  LEFT JOIN bags p ON p.id = l.parent_id
                  LEFT JOIN bills bl ON bl.id = b.bill_id
-                 WHERE b.code IN ({})",
-                rows::in_list(rows::backend(tx), chunk.len())
+                 WHERE b.code {codes}"
+            )
+        })
+        .await?;
+        for (id, code, kind, capacity, count, area, holder, closed_bill, created, updated) in rows {
+            let kind = BagKind::parse(&kind)
+                .ok_or_else(|| Error::Internal(format!("bag {code} has an unknown kind")))?;
+            scans.bags.insert(
+                code,
+                Bag {
+                    id,
+                    kind,
+                    capacity,
+                    count,
+                    start_count: count,
+                    area,
+                    area_given: false,
+                    holder,
+                    closed_bill,
+                    new: false,
+                    created_at: created,
+                    updated_at: updated,
+                },
             );
-            let rows: Vec<Read> = on!(tx.conn(), |c| {
-                // A lone scan names two codes: that shape is kept prepared.
-                let mut q = sqlx::query_as(&sql).persistent(chunk.len() <= 2);
-                for code in chunk {
-                    q = q.bind(code.as_str());
-                }
-                q.fetch_all(c).await
-            })?;
-            for (id, code, kind, capacity, count, area, holder, closed_bill, created, updated) in
-                rows
-            {
-                let kind = BagKind::parse(&kind)
-                    .ok_or_else(|| Error::Internal(format!("bag {code} has an unknown kind")))?;
-                scans.bags.insert(
-                    code,
-                    Bag {
-                        id,
-                        kind,
-                        capacity,
-                        count,
-                        start_count: count,
-                        area,
-                        area_given: false,
-                        holder,
-                        closed_bill,
-                        new: false,
-                        created_at: created,
-                        updated_at: updated,
-                    },
-                );
-            }
         }
         Ok(scans)
     }
@@ -277,93 +266,108 @@ impl Scans {
             return Ok(Ok(()));
         }
         // New bags, with their final counts and areas.
-        for chunk in self.new_bags.chunks(rows_per_list(tx, 7)) {
-            let sql = format!(
-                "INSERT INTO bags (code, kind, capacity, child_count, dispatch_area, created_at, updated_at)
-                 VALUES {}",
-                rows_list(tx, chunk.len(), 7, &[])
-            );
-            let mut vals = Vec::with_capacity(chunk.len() * 7);
-            for code in chunk {
-                let Some(bag) = self.bags.get(code) else {
-                    return Ok(Err(Changed));
-                };
-                vals.extend([
-                    Val::Text(code.clone()),
-                    Val::Text(bag.kind.as_str().to_string()),
-                    Val::OptInt(bag.capacity.map(i64::from)),
-                    Val::Int(i64::from(bag.count)),
-                    Val::OptText(bag.area.clone()),
-                    Val::Ts(bag.created_at),
-                    Val::Ts(bag.updated_at),
-                ]);
-            }
-            // Every row goes in, or a code taken meanwhile fails the statement.
-            rows::execute(tx, &sql, None, vals).await?;
+        let mut new_bags = Rows::new(
+            &[
+                Col::Text,
+                Col::Text,
+                Col::Int,
+                Col::Int,
+                Col::Text,
+                Col::Ts,
+                Col::Ts,
+            ],
+            self.new_bags.len(),
+        );
+        for code in &self.new_bags {
+            let Some(bag) = self.bags.get(code) else {
+                return Ok(Err(Changed));
+            };
+            new_bags.push([
+                Val::Text(code.clone()),
+                Val::Text(bag.kind.as_str().to_string()),
+                Val::OptInt(bag.capacity.map(i64::from)),
+                Val::Int(i64::from(bag.count)),
+                Val::OptText(bag.area.clone()),
+                Val::Ts(bag.created_at),
+                Val::Ts(bag.updated_at),
+            ]);
         }
+        // Every row goes in, or a code taken meanwhile fails the statement.
+        rows::execute(tx.conn(), new_bags, Form::Insert, |rows| {
+            format!(
+                "INSERT INTO bags (code, kind, capacity, child_count, dispatch_area, created_at, updated_at)
+                 {rows}"
+            )
+        })
+        .await?;
 
         // Parents that were there and got children (or an area).
-        let grown: Vec<&Bag> = self
+        let mut grown = Rows::new(&[Col::Int, Col::Int, Col::Ts, Col::Text], 0);
+        for b in self
             .bags
             .values()
             .filter(|b| !b.new && (b.count != b.start_count || b.area_given))
-            .collect();
-        for chunk in grown.chunks(rows_per_list(tx, 4)) {
-            let sql = format!(
+        {
+            grown.push([
+                Val::Int(b.id),
+                Val::Int(i64::from(b.count - b.start_count)),
+                Val::Ts(b.updated_at),
+                Val::OptText(b.area.clone().filter(|_| b.area_given)),
+            ]);
+        }
+        let want = grown.len() as u64;
+        let done = rows::execute(tx.conn(), grown, Form::Table, |v| {
+            format!(
                 "UPDATE bags SET child_count = bags.child_count + v.column2, updated_at = v.column3,
                         dispatch_area = COALESCE(bags.dispatch_area, v.column4)
-                 FROM (VALUES {}) AS v
-                 WHERE bags.id = v.column1 AND bags.child_count + v.column2 <= bags.capacity",
-                rows_list(tx, chunk.len(), 4, &["BIGINT", "INTEGER", "", "TEXT"])
-            );
-            let vals = chunk
-                .iter()
-                .flat_map(|b| {
-                    [
-                        Val::Int(b.id),
-                        Val::Int(i64::from(b.count - b.start_count)),
-                        Val::Ts(b.updated_at),
-                        Val::OptText(b.area.clone().filter(|_| b.area_given)),
-                    ]
-                })
-                .collect();
-            if rows::execute(tx, &sql, None, vals).await? != chunk.len() as u64 {
-                return Ok(Err(Changed));
-            }
+                 FROM {v}
+                 WHERE bags.id = v.column1 AND bags.child_count + v.column2 <= bags.capacity"
+            )
+        })
+        .await?;
+        if done != want {
+            return Ok(Err(Changed));
         }
 
         // The links, by code: new bags' ids never travel back from the
         // database. In scan order: a worker's last scan is their newest link.
-        for chunk in self.links.chunks(rows_per_list(tx, 7)) {
-            let sql = format!(
+        let mut links = Rows::new(
+            &[
+                Col::Text,
+                Col::Text,
+                Col::Int,
+                Col::Int,
+                Col::Uuid,
+                Col::Ts,
+                Col::Int,
+            ],
+            self.links.len(),
+        );
+        for (n, (parent, child, worker, station, event, at)) in self.links.iter().enumerate() {
+            links.push([
+                Val::Text(parent.clone()),
+                Val::Text(child.clone()),
+                Val::Int(*worker),
+                Val::OptInt(*station),
+                Val::OptUuid(*event),
+                Val::Ts(*at),
+                Val::Int(n as i64),
+            ]);
+        }
+        let want = links.len() as u64;
+        let done = rows::execute(tx.conn(), links, Form::Table, |v| {
+            format!(
                 "INSERT INTO links (parent_id, child_id, child_code, user_id, station_id, event_id, linked_at)
                  SELECT p.id, c.id, c.code, v.column3, v.column4, v.column5, v.column6
-                 FROM (VALUES {}) AS v
+                 FROM {v}
                  JOIN bags p ON p.code = v.column1
                  JOIN bags c ON c.code = v.column2
-                 ORDER BY v.column7",
-                rows_list(
-                    tx,
-                    chunk.len(),
-                    7,
-                    &["TEXT", "TEXT", "BIGINT", "BIGINT", "", "", "BIGINT"]
-                )
-            );
-            let mut vals = Vec::with_capacity(chunk.len() * 7);
-            for (n, (parent, child, worker, station, event, at)) in chunk.iter().enumerate() {
-                vals.extend([
-                    Val::Text(parent.clone()),
-                    Val::Text(child.clone()),
-                    Val::Int(*worker),
-                    Val::OptInt(*station),
-                    Val::OptUuid(*event),
-                    Val::Ts(*at),
-                    Val::Int(n as i64),
-                ]);
-            }
-            if rows::execute(tx, &sql, None, vals).await? != chunk.len() as u64 {
-                return Ok(Err(Changed));
-            }
+                 ORDER BY v.column7"
+            )
+        })
+        .await?;
+        if done != want {
+            return Ok(Err(Changed));
         }
         audit::record_all(tx, std::mem::take(&mut self.audit)).await?;
         tx.deltas.merge(self.deltas);
