@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::db::{Db, On, Ts, Tx};
 use crate::error::Result;
 use crate::on;
+use crate::rows::{self, Col, Form, Rows, Val};
 
 /// Who is acting, from where, in which request: attached to every audit row.
 #[derive(Debug, Clone, Default)]
@@ -118,7 +119,6 @@ pub struct Pending {
 /// Writes audit rows and queues them for sealing, in order, in a few
 /// statements, in the caller's transaction: what [`record`] does for one.
 pub async fn record_all(tx: &mut Tx, rows: Vec<Pending>) -> Result<()> {
-    use crate::rows::{Col, Form, Rows, Val};
     let total = rows.len();
     let mut list = Rows::new(
         &[
@@ -152,7 +152,7 @@ pub async fn record_all(tx: &mut Tx, rows: Vec<Pending>) -> Result<()> {
         ]);
     }
     let pg = matches!(tx.conn(), On::Pg(_));
-    crate::rows::execute(tx.conn(), list, Form::Insert, |rows| {
+    rows::execute(tx.conn(), list, Form::Insert, |rows| {
         let insert = format!(
             "INSERT INTO audit_log (at, actor_id, actor, station_id, action, entity, \
              entity_code, before, after, request_id, ip) {rows}"
@@ -181,9 +181,6 @@ pub async fn record_all(tx: &mut Tx, rows: Vec<Pending>) -> Result<()> {
 
 /// Most rows one [`seal`] pass takes.
 pub const SEAL_BATCH: usize = 5_000;
-/// Chain rows per INSERT statement: 3 values each, well under SQLite's 999
-/// bound variables of old builds.
-const INSERT_CHUNK: usize = 300;
 /// Chain links read per page by [`verify`].
 const VERIFY_PAGE: i64 = 5_000;
 /// The advisory lock that keeps sealers one at a time on PostgreSQL. The
@@ -304,40 +301,25 @@ async fn seal_pass(db: &Db, wait: bool) -> Result<u64> {
         Some((seq, hash)) => (seq, Some(hash)),
         None => (0, None),
     };
-    let mut links = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
+    // Each row chained to the one before it, and taken off the queue.
+    let mut chain = Rows::new(&[Col::Int, Col::Int, Col::Text], rows.len());
+    let mut ids = Rows::new(&[Col::Int], rows.len());
+    for (seq, row) in (first_seq + 1..).zip(&rows) {
         let hash = link_hash(previous.as_deref(), row);
-        links.push((first_seq + 1 + i as i64, row.id, hash.clone()));
+        chain.push([Val::Int(seq), Val::Int(row.id), Val::Text(hash.clone())]);
+        ids.push([Val::Int(row.id)]);
         previous = Some(hash);
     }
-    for chunk in links.chunks(INSERT_CHUNK) {
-        let mut sql = String::from("INSERT INTO audit_chain (seq, audit_id, hash) VALUES ");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            let n = i * 3;
-            sql.push_str(&format!("(${}, ${}, ${})", n + 1, n + 2, n + 3));
-        }
-        on!(tx.conn(), |c| {
-            let mut q = sqlx::query(&sql);
-            for (seq, id, hash) in chunk {
-                q = q.bind(*seq).bind(*id).bind(hash.as_str());
-            }
-            q.execute(c).await.map(|r| r.rows_affected())
-        })?;
-    }
-    on!(tx.conn(), |c| {
-        sqlx::query(
-        "DELETE FROM audit_unsealed WHERE audit_id IN (SELECT audit_id FROM audit_chain WHERE seq > $1)"
-    )
-    .bind(first_seq)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected())
-    })?;
+    rows::execute(tx.conn(), chain, Form::Insert, |rows| {
+        format!("INSERT INTO audit_chain (seq, audit_id, hash) {rows}")
+    })
+    .await?;
+    rows::execute(tx.conn(), ids, Form::In, |ids| {
+        format!("DELETE FROM audit_unsealed WHERE audit_id {ids}")
+    })
+    .await?;
     tx.commit().await?;
-    Ok(links.len() as u64)
+    Ok(rows.len() as u64)
 }
 
 /// Seals every second, and again at once after a full batch, until the task
