@@ -89,12 +89,14 @@ impl Rows {
     }
 
     /// One column of keys.
-    pub fn keys<T>(
-        col: &'static [Col],
-        keys: impl IntoIterator<Item = T>,
-        val: fn(T) -> Val,
-    ) -> Rows {
-        let mut rows = Rows::new(col, 0);
+    pub fn keys<T>(col: Col, keys: impl IntoIterator<Item = T>, val: fn(T) -> Val) -> Rows {
+        let cols: &'static [Col] = match col {
+            Col::Int => &[Col::Int],
+            Col::Text => &[Col::Text],
+            Col::Ts => &[Col::Ts],
+            Col::Uuid => &[Col::Uuid],
+        };
+        let mut rows = Rows::new(cols, 0);
         for key in keys {
             rows.push([val(key)]);
         }
@@ -130,8 +132,8 @@ impl Rows {
         Ok(())
     }
 
-    /// The statements' rows: at most [`rows_per_statement`] each.
-    fn statements(self, backend: Backend) -> impl Iterator<Item = Vec<Val>> {
+    /// The rows of each statement: at most [`rows_per_statement`] each.
+    fn split(self, backend: Backend) -> impl Iterator<Item = Vec<Val>> {
         let per = rows_per_statement(backend, self.cols.len()) * self.cols.len();
         let mut vals = self.vals.into_iter().peekable();
         std::iter::from_fn(move || {
@@ -154,7 +156,10 @@ pub fn list_binds(backend: Backend) -> usize {
     }
 }
 
-/// Rows per statement for rows of `cols` values.
+/// Rows per statement for rows of `cols` values. PostgreSQL binds a column
+/// as one array whatever its length; its statements take as many values as
+/// its `IN` lists do, which keeps an import batch's statements the size the
+/// import times were measured at.
 fn rows_per_statement(backend: Backend, cols: usize) -> usize {
     (list_binds(backend) / cols.max(1)).max(1)
 }
@@ -332,40 +337,63 @@ const KEPT_ROWS: usize = 2;
 /// A connection of either database, for the functions below.
 pub type Conn<'c> = On<&'c mut PgConnection, &'c mut SqliteConnection>;
 
+/// One statement's text and values, as its database takes them.
+enum Statement {
+    Pg(String, PgArguments),
+    /// With whether to keep it prepared.
+    Sqlite(String, SqliteArguments<'static>, bool),
+}
+
+/// The statements that take `rows` in this form into `sql`, made one by one.
+fn statements<'s>(
+    conn: &Conn<'_>,
+    rows: Rows,
+    form: Form,
+    sql: &'s impl Fn(&str) -> String,
+) -> Result<impl Iterator<Item = Result<Statement>> + 's> {
+    rows.check()?;
+    let cols = rows.cols;
+    let backend = match conn {
+        On::Pg(_) => Backend::Postgres,
+        On::Sqlite(_) => Backend::Sqlite,
+    };
+    Ok(rows.split(backend).map(move |vals| {
+        let n = vals.len() / cols.len();
+        let text = sql(&text(backend, form, cols, n));
+        Ok(match backend {
+            Backend::Postgres => Statement::Pg(text, pg_arguments(cols, vals)?),
+            Backend::Sqlite => Statement::Sqlite(text, sqlite_arguments(vals)?, n <= KEPT_ROWS),
+        })
+    }))
+}
+
+fn mismatch() -> Error {
+    Error::Internal("a statement was made for the other database".into())
+}
+
 /// Runs `sql(rows as text in this form)` for all of `rows`, in as many
 /// statements as it takes; answers the rows they changed.
 pub async fn execute(
-    conn: Conn<'_>,
+    mut conn: Conn<'_>,
     rows: Rows,
     form: Form,
     sql: impl Fn(&str) -> String,
 ) -> Result<u64> {
-    rows.check()?;
-    let cols = rows.cols;
     let mut changed = 0;
-    match conn {
-        On::Pg(c) => {
-            for vals in rows.statements(Backend::Postgres) {
-                let text = sql(&text(Backend::Postgres, form, cols, 0));
-                let args = pg_arguments(cols, vals)?;
-                changed += sqlx::query_with(&text, args)
-                    .execute(&mut *c)
-                    .await?
-                    .rows_affected();
+    for statement in statements(&conn, rows, form, &sql)? {
+        changed += match (&mut conn, statement?) {
+            (On::Pg(c), Statement::Pg(text, args)) => {
+                { sqlx::query_with(&text, args).execute(&mut **c).await? }.rows_affected()
             }
-        }
-        On::Sqlite(c) => {
-            for vals in rows.statements(Backend::Sqlite) {
-                let rows = vals.len() / cols.len();
-                let text = sql(&text(Backend::Sqlite, form, cols, rows));
-                let args = sqlite_arguments(vals)?;
-                changed += sqlx::query_with(&text, args)
-                    .persistent(rows <= KEPT_ROWS)
-                    .execute(&mut *c)
+            (On::Sqlite(c), Statement::Sqlite(text, args, keep)) => {
+                sqlx::query_with(&text, args)
+                    .persistent(keep)
+                    .execute(&mut **c)
                     .await?
-                    .rows_affected();
             }
-        }
+            .rows_affected(),
+            _ => return Err(mismatch()),
+        };
     }
     Ok(changed)
 }
@@ -373,7 +401,7 @@ pub async fn execute(
 /// Runs `sql(rows as text in this form)` for all of `rows`, in as many
 /// statements as it takes; answers the rows they return.
 pub async fn fetch<O>(
-    conn: Conn<'_>,
+    mut conn: Conn<'_>,
     rows: Rows,
     form: Form,
     sql: impl Fn(&str) -> String,
@@ -384,30 +412,20 @@ where
         + Send
         + Unpin,
 {
-    rows.check()?;
-    let cols = rows.cols;
     let mut found = Vec::new();
-    match conn {
-        On::Pg(c) => {
-            for vals in rows.statements(Backend::Postgres) {
-                let text = sql(&text(Backend::Postgres, form, cols, 0));
-                let args = pg_arguments(cols, vals)?;
-                found.extend(sqlx::query_as_with(&text, args).fetch_all(&mut *c).await?);
+    for statement in statements(&conn, rows, form, &sql)? {
+        found.extend(match (&mut conn, statement?) {
+            (On::Pg(c), Statement::Pg(text, args)) => {
+                sqlx::query_as_with(&text, args).fetch_all(&mut **c).await?
             }
-        }
-        On::Sqlite(c) => {
-            for vals in rows.statements(Backend::Sqlite) {
-                let rows = vals.len() / cols.len();
-                let text = sql(&text(Backend::Sqlite, form, cols, rows));
-                let args = sqlite_arguments(vals)?;
-                found.extend(
-                    sqlx::query_as_with(&text, args)
-                        .persistent(rows <= KEPT_ROWS)
-                        .fetch_all(&mut *c)
-                        .await?,
-                );
+            (On::Sqlite(c), Statement::Sqlite(text, args, keep)) => {
+                sqlx::query_as_with(&text, args)
+                    .persistent(keep)
+                    .fetch_all(&mut **c)
+                    .await?
             }
-        }
+            _ => return Err(mismatch()),
+        });
     }
     Ok(found)
 }
@@ -477,9 +495,7 @@ mod tests {
                 rows.push([Val::Int(i), Val::Int(i), Val::Int(i)]);
             }
             assert_eq!(rows.len(), 700);
-            rows.statements(backend)
-                .map(|v| v.len() / 3)
-                .collect::<Vec<_>>()
+            rows.split(backend).map(|v| v.len() / 3).collect::<Vec<_>>()
         };
         assert_eq!(split(Backend::Sqlite), [320, 320, 60]);
         assert_eq!(split(Backend::Postgres), [700]);

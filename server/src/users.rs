@@ -171,7 +171,7 @@ pub async fn find_by_usernames(
     names: &[&str],
 ) -> Result<std::collections::HashMap<String, User>> {
     use crate::rows::{Col, Form, Rows, Val};
-    let keys = Rows::keys(&[Col::Text], names, |n| Val::Text(n.to_string()));
+    let keys = Rows::keys(Col::Text, names, |n| Val::Text(n.to_string()));
     let rows: Vec<UserRow> = crate::rows::fetch(tx.conn(), keys, Form::In, |names| {
         format!("SELECT {COLUMNS} FROM users WHERE username {names}")
     })

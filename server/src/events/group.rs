@@ -381,7 +381,7 @@ async fn apply_one(
 
 /// The outcomes stored for these event ids: the sending station and the outcome.
 async fn stored_outcomes(tx: &mut Tx, ids: &[Uuid]) -> Result<HashMap<Uuid, (i64, EventResult)>> {
-    let keys = Rows::keys(&[Col::Uuid], ids, |id| Val::Uuid(*id));
+    let keys = Rows::keys(Col::Uuid, ids, |id| Val::Uuid(*id));
     let rows: Vec<(Uuid, i64, String)> = rows::fetch(tx.conn(), keys, Form::In, |ids| {
         format!("SELECT id, station_id, result FROM events WHERE id {ids}")
     })

@@ -63,6 +63,9 @@ impl Groups {
     pub fn new(backend: Backend) -> Groups {
         let appliers = match backend {
             Backend::Sqlite => 1,
+            // Three keep both cores busy while a group waits for its
+            // commit's fsync (the benchmark's link: two left a fifth of the
+            // CPU idle, four cost more than they gained).
             Backend::Postgres => 3,
         };
         Groups {

@@ -131,7 +131,7 @@ type BillRead = (i64, String, String, i32, i32);
 async fn read_bags(tx: &mut Tx, codes: &BTreeSet<String>) -> Result<HashMap<String, Bag>> {
     let mut bags = HashMap::with_capacity(codes.len());
     let lock = lock_clause(tx);
-    let keys = Rows::keys(&[Col::Text], codes, |c| Val::Text(c.clone()));
+    let keys = Rows::keys(Col::Text, codes, |c| Val::Text(c.clone()));
     let rows: Vec<BagRead> = fetch(tx.conn(), keys, Form::In, |codes| {
         format!(
             "SELECT id, code, kind, capacity, child_count, bill_id, dispatch_area FROM bags
@@ -165,7 +165,7 @@ async fn read_bags(tx: &mut Tx, codes: &BTreeSet<String>) -> Result<HashMap<Stri
         .map(|(code, b)| (b.id, code.clone()))
         .collect();
     let by_id: HashMap<i64, String> = children.iter().cloned().collect();
-    let keys = Rows::keys(&[Col::Int], &children, |(id, _)| Val::Int(*id));
+    let keys = Rows::keys(Col::Int, &children, |(id, _)| Val::Int(*id));
     let rows: Vec<(i64, String)> = fetch(tx.conn(), keys, Form::In, |ids| {
         format!(
             "SELECT l.child_id, p.code FROM links l JOIN bags p ON p.id = l.parent_id
@@ -187,7 +187,7 @@ async fn read_bills(
     ids: &BTreeSet<i64>,
 ) -> Result<(HashMap<String, Bill>, HashMap<i64, String>)> {
     let lock = lock_clause(tx);
-    let keys = Rows::keys(&[Col::Text], codes, |c| Val::Text(c.clone()));
+    let keys = Rows::keys(Col::Text, codes, |c| Val::Text(c.clone()));
     let mut rows: Vec<BillRead> = fetch(tx.conn(), keys, Form::In, |codes| {
         format!(
             "SELECT id, code, status, capacity, parent_count FROM bills
@@ -195,7 +195,7 @@ async fn read_bills(
         )
     })
     .await?;
-    let keys = Rows::keys(&[Col::Int], ids, |id| Val::Int(*id));
+    let keys = Rows::keys(Col::Int, ids, |id| Val::Int(*id));
     let by_id: Vec<BillRead> = fetch(tx.conn(), keys, Form::In, |ids| {
         format!(
             "SELECT id, code, status, capacity, parent_count FROM bills WHERE id {ids} ORDER BY code{lock}"

@@ -84,7 +84,7 @@ impl Scans {
     /// which closed bill each parent is on.
     pub async fn load(tx: &mut Tx, codes: &BTreeSet<String>) -> Result<Scans> {
         let mut scans = Scans::default();
-        let keys = Rows::keys(&[Col::Text], codes, |c| Val::Text(c.clone()));
+        let keys = Rows::keys(Col::Text, codes, |c| Val::Text(c.clone()));
         let rows: Vec<Read> = rows::fetch(tx.conn(), keys, Form::In, |codes| {
             format!(
                 "SELECT b.id, b.code, b.kind, b.capacity, b.child_count, b.dispatch_area, p.code,
